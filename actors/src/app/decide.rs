@@ -1,0 +1,449 @@
+//! Commands on an app and the pure decision of which events they produce.
+//!
+//! `decide(state, claims, command)` never touches the store: the actor loads the
+//! app state and the claim streams a command needs, calls it, and appends what it
+//! returns with the expected versions it names. That keeps every rule testable as
+//! given/when/then.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use picloud_events::domain::{App, AppEvent, ClaimEvent, ScriptKind, encode, stream};
+use picloud_events::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamWrite};
+use picloud_sandbox::Overrides;
+
+use crate::routing::{RoutePattern, parse_method};
+use crate::validate::{normalize_domain, validate_app_name, validate_script_name, validate_slug};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppCommand {
+    Create {
+        slug: String,
+        name: Option<String>,
+    },
+    Rename {
+        name: String,
+    },
+    Delete,
+    AddDomain {
+        domain: String,
+    },
+    RemoveDomain {
+        domain: String,
+    },
+    CreateScript {
+        script_id: String,
+        name: String,
+        kind: ScriptKind,
+        source: String,
+        sandbox: Overrides,
+        permissions: Option<serde_json::Value>,
+    },
+    /// A new version; fields left `None` are carried over from the live version.
+    UpdateScript {
+        script_id: String,
+        source: Option<String>,
+        sandbox: Option<Overrides>,
+        permissions: Option<serde_json::Value>,
+    },
+    DeleteScript {
+        script_id: String,
+    },
+    Rollback {
+        script_id: String,
+        version: u64,
+    },
+    AddRoute {
+        route_id: String,
+        method: String,
+        path: String,
+        script_id: String,
+    },
+    RemoveRoute {
+        route_id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Store(String),
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => CommandError::Unavailable(m),
+            StoreError::VersionConflict(c) => CommandError::Conflict {
+                code: "version_conflict",
+                message: format!("concurrent change to {}; retry", c.stream),
+            },
+            other => CommandError::Store(other.to_string()),
+        }
+    }
+}
+
+/// The last state of one claim stream: its version and who holds the name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClaimState {
+    pub version: u64,
+    pub holder: Option<String>,
+}
+
+/// The claim streams a command must read before deciding.
+pub fn claims_needed(state: Option<&App>, command: &AppCommand) -> Vec<String> {
+    match command {
+        AppCommand::Create { slug, .. } => vec![stream::slug(slug)],
+        AppCommand::AddDomain { domain } | AppCommand::RemoveDomain { domain } => {
+            match normalize_domain(domain) {
+                Ok(d) => vec![stream::domain(&d)],
+                Err(_) => Vec::new(),
+            }
+        }
+        AppCommand::Delete => state
+            .map(|app| {
+                std::iter::once(stream::slug(&app.slug))
+                    .chain(app.domains.iter().map(|d| stream::domain(d)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Everything `decide` needs besides the command.
+pub struct Context<'a> {
+    pub app_id: &'a str,
+    pub claims: &'a HashMap<String, ClaimState>,
+    pub metadata: &'a Metadata,
+    pub now: DateTime<Utc>,
+}
+
+/// Decide the writes for `command` against `state` (`None`: the app does not exist).
+pub fn decide(
+    state: Option<&App>,
+    command: &AppCommand,
+    cx: &Context<'_>,
+) -> Result<Vec<StreamWrite>, CommandError> {
+    let mut meta = cx.metadata.clone();
+    meta.app = Some(cx.app_id.to_owned());
+    let enc = |e: &AppEvent| encode(e, &meta);
+    let claim = |name: String, owner: &str, take: bool| -> StreamWrite {
+        let current = cx.claims.get(&name).cloned().unwrap_or_default();
+        let event = if take {
+            ClaimEvent::Claimed {
+                owner: owner.to_owned(),
+            }
+        } else {
+            ClaimEvent::Released {
+                owner: owner.to_owned(),
+            }
+        };
+        StreamWrite {
+            expected: expected_after(current.version),
+            events: vec![encode(&event, &meta)],
+            stream: name,
+        }
+    };
+
+    if let AppCommand::Create { slug, name } = command {
+        if state.is_some() {
+            return Err(CommandError::Conflict {
+                code: "app_exists",
+                message: "the app already exists".into(),
+            });
+        }
+        validate_slug(slug).map_err(invalid)?;
+        let name = name.clone().unwrap_or_else(|| slug.clone());
+        validate_app_name(&name).map_err(invalid)?;
+        let slug_stream = stream::slug(slug);
+        if holder(cx, &slug_stream).is_some() {
+            return Err(CommandError::Conflict {
+                code: "slug_taken",
+                message: format!("slug '{slug}' is taken"),
+            });
+        }
+        let created = AppEvent::AppCreated {
+            app_id: cx.app_id.to_owned(),
+            slug: slug.clone(),
+            name,
+            created_at: cx.now,
+        };
+        return Ok(vec![
+            app_write(cx.app_id, ExpectedVersion::NoStream, vec![enc(&created)]),
+            claim(slug_stream, cx.app_id, true),
+        ]);
+    }
+
+    let app = match state {
+        Some(app) if !app.deleted => app,
+        _ => return Err(CommandError::NotFound("app")),
+    };
+    let expected = ExpectedVersion::Exact(app.version);
+    let one = |e: AppEvent| Ok(vec![app_write(cx.app_id, expected, vec![enc(&e)])]);
+
+    match command {
+        AppCommand::Create { .. } => unreachable_create(),
+        AppCommand::Rename { name } => {
+            validate_app_name(name).map_err(invalid)?;
+            one(AppEvent::AppRenamed { name: name.clone() })
+        }
+        AppCommand::Delete => {
+            let mut writes = vec![app_write(
+                cx.app_id,
+                expected,
+                vec![enc(&AppEvent::AppDeleted { deleted_at: cx.now })],
+            )];
+            writes.push(claim(stream::slug(&app.slug), cx.app_id, false));
+            for domain in &app.domains {
+                writes.push(claim(stream::domain(domain), cx.app_id, false));
+            }
+            Ok(writes)
+        }
+        AppCommand::AddDomain { domain } => {
+            let domain = normalize_domain(domain).map_err(invalid)?;
+            let name = stream::domain(&domain);
+            match holder(cx, &name) {
+                Some(owner) if owner == cx.app_id => Err(CommandError::Conflict {
+                    code: "domain_exists",
+                    message: format!("domain '{domain}' is already on this app"),
+                }),
+                Some(_) => Err(CommandError::Conflict {
+                    code: "domain_taken",
+                    message: format!("domain '{domain}' belongs to another app"),
+                }),
+                None => Ok(vec![
+                    app_write(
+                        cx.app_id,
+                        expected,
+                        vec![enc(&AppEvent::DomainAdded { domain })],
+                    ),
+                    claim(name, cx.app_id, true),
+                ]),
+            }
+        }
+        AppCommand::RemoveDomain { domain } => {
+            let domain = normalize_domain(domain).map_err(invalid)?;
+            if !app.domains.contains(&domain) {
+                return Err(CommandError::NotFound("domain"));
+            }
+            let name = stream::domain(&domain);
+            Ok(vec![
+                app_write(
+                    cx.app_id,
+                    expected,
+                    vec![enc(&AppEvent::DomainRemoved { domain })],
+                ),
+                claim(name, cx.app_id, false),
+            ])
+        }
+        AppCommand::CreateScript {
+            script_id,
+            name,
+            kind,
+            source,
+            sandbox,
+            permissions,
+        } => {
+            validate_script_name(name).map_err(invalid)?;
+            if app.script_by_name(name).is_some() {
+                return Err(CommandError::Conflict {
+                    code: "script_exists",
+                    message: format!("a script named '{name}' already exists in this app"),
+                });
+            }
+            let events = [
+                AppEvent::ScriptCreated {
+                    script_id: script_id.clone(),
+                    name: name.clone(),
+                    kind: *kind,
+                    created_at: cx.now,
+                },
+                AppEvent::ScriptVersionSaved {
+                    script_id: script_id.clone(),
+                    version: 1,
+                    source: source.clone(),
+                    sandbox: sandbox.clone(),
+                    permissions: permissions.clone(),
+                    saved_at: cx.now,
+                },
+            ];
+            Ok(vec![app_write(
+                cx.app_id,
+                expected,
+                events.iter().map(enc).collect(),
+            )])
+        }
+        AppCommand::UpdateScript {
+            script_id,
+            source,
+            sandbox,
+            permissions,
+        } => {
+            let script = app
+                .scripts
+                .get(script_id)
+                .ok_or(CommandError::NotFound("script"))?;
+            let live = script
+                .live()
+                .ok_or(CommandError::NotFound("script version"))?;
+            one(AppEvent::ScriptVersionSaved {
+                script_id: script_id.clone(),
+                version: script.latest_version() + 1,
+                source: source.clone().unwrap_or_else(|| live.source.to_string()),
+                sandbox: sandbox.clone().unwrap_or_else(|| live.sandbox.clone()),
+                permissions: permissions.clone().or_else(|| live.permissions.clone()),
+                saved_at: cx.now,
+            })
+        }
+        AppCommand::DeleteScript { script_id } => {
+            if !app.scripts.contains_key(script_id) {
+                return Err(CommandError::NotFound("script"));
+            }
+            // Routes to a deleted script go with it, in the same append.
+            let mut events: Vec<NewEvent> = app
+                .routes
+                .values()
+                .filter(|r| &r.script_id == script_id)
+                .map(|r| {
+                    enc(&AppEvent::RouteRemoved {
+                        route_id: r.id.clone(),
+                    })
+                })
+                .collect();
+            events.push(enc(&AppEvent::ScriptDeleted {
+                script_id: script_id.clone(),
+            }));
+            Ok(vec![app_write(cx.app_id, expected, events)])
+        }
+        AppCommand::Rollback { script_id, version } => {
+            let script = app
+                .scripts
+                .get(script_id)
+                .ok_or(CommandError::NotFound("script"))?;
+            if !script.versions.contains_key(version) {
+                return Err(CommandError::Invalid {
+                    field: "version",
+                    message: format!("script has no version {version}"),
+                });
+            }
+            one(AppEvent::ScriptLiveVersionSet {
+                script_id: script_id.clone(),
+                version: *version,
+                at: cx.now,
+            })
+        }
+        AppCommand::AddRoute {
+            route_id,
+            method,
+            path,
+            script_id,
+        } => {
+            let method = parse_method(method).map_err(|e| CommandError::Invalid {
+                field: "method",
+                message: e.0,
+            })?;
+            let pattern = RoutePattern::parse(path).map_err(|e| CommandError::Invalid {
+                field: "path",
+                message: e.0,
+            })?;
+            match app.scripts.get(script_id) {
+                None => {
+                    return Err(CommandError::Invalid {
+                        field: "script_id",
+                        message: "no such script in this app".into(),
+                    });
+                }
+                Some(s) if s.kind == ScriptKind::Module => {
+                    return Err(CommandError::Invalid {
+                        field: "script_id",
+                        message: "a module script cannot serve a route".into(),
+                    });
+                }
+                Some(_) => {}
+            }
+            let duplicate = app.routes.values().any(|r| {
+                parse_method(&r.method).ok().as_ref() == Some(&method)
+                    && RoutePattern::parse(&r.path)
+                        .map(|p| p.shape() == pattern.shape())
+                        .unwrap_or(false)
+            });
+            if duplicate {
+                return Err(CommandError::Conflict {
+                    code: "route_exists",
+                    message: format!(
+                        "a route for {} {} already exists",
+                        crate::catalog::method_label(&method),
+                        pattern.as_str()
+                    ),
+                });
+            }
+            one(AppEvent::RouteAdded {
+                route_id: route_id.clone(),
+                method: crate::catalog::method_label(&method).to_owned(),
+                path: pattern.as_str().to_owned(),
+                script_id: script_id.clone(),
+                created_at: cx.now,
+            })
+        }
+        AppCommand::RemoveRoute { route_id } => {
+            if !app.routes.contains_key(route_id) {
+                return Err(CommandError::NotFound("route"));
+            }
+            one(AppEvent::RouteRemoved {
+                route_id: route_id.clone(),
+            })
+        }
+    }
+}
+
+fn unreachable_create() -> Result<Vec<StreamWrite>, CommandError> {
+    // Handled before the app is loaded; kept total so no arm can panic.
+    Err(CommandError::Conflict {
+        code: "app_exists",
+        message: "the app already exists".into(),
+    })
+}
+
+fn app_write(app_id: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> StreamWrite {
+    StreamWrite {
+        stream: stream::app(app_id),
+        expected,
+        events,
+    }
+}
+
+fn holder<'a>(cx: &'a Context<'_>, name: &str) -> Option<&'a str> {
+    cx.claims.get(name).and_then(|c| c.holder.as_deref())
+}
+
+/// Expected version for appending to a stream whose last version is `version`.
+fn expected_after(version: u64) -> ExpectedVersion {
+    if version == 0 {
+        ExpectedVersion::NoStream
+    } else {
+        ExpectedVersion::Exact(version)
+    }
+}
+
+fn invalid(e: crate::validate::ValidationError) -> CommandError {
+    CommandError::Invalid {
+        field: e.field,
+        message: e.reason,
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

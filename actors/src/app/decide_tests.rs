@@ -1,0 +1,382 @@
+//! Given/when/then tests of the app decisions: given past events, when a command,
+//! then these events (or this error).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use picloud_events::domain::{App, AppEvent, ClaimEvent, ScriptKind, decode_new, stream};
+use picloud_events::{ExpectedVersion, Metadata, StreamWrite};
+use picloud_sandbox::Overrides;
+
+use super::*;
+
+const APP: &str = "app1";
+
+fn now() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(1_750_000_000, 0).unwrap_or_default()
+}
+
+struct Given {
+    app: Option<App>,
+    claims: HashMap<String, ClaimState>,
+}
+
+fn given(events: &[AppEvent]) -> Given {
+    let app = App::fold(events.iter().enumerate().map(|(i, e)| (i as u64 + 1, e)));
+    Given {
+        app,
+        claims: HashMap::new(),
+    }
+}
+
+impl Given {
+    fn claimed(mut self, name: String, version: u64, holder: Option<&str>) -> Given {
+        self.claims.insert(
+            name,
+            ClaimState {
+                version,
+                holder: holder.map(str::to_owned),
+            },
+        );
+        self
+    }
+
+    fn when(&self, command: AppCommand) -> Result<Vec<StreamWrite>, CommandError> {
+        let metadata = Metadata::default();
+        let cx = Context {
+            app_id: APP,
+            claims: &self.claims,
+            metadata: &metadata,
+            now: now(),
+        };
+        decide(self.app.as_ref(), &command, &cx)
+    }
+}
+
+fn app_events(writes: &[StreamWrite]) -> Vec<AppEvent> {
+    writes
+        .iter()
+        .filter(|w| w.stream == stream::app(APP))
+        .flat_map(|w| w.events.iter())
+        .filter_map(decode_new)
+        .collect()
+}
+
+fn created() -> AppEvent {
+    AppEvent::AppCreated {
+        app_id: APP.into(),
+        slug: "demo".into(),
+        name: "Demo".into(),
+        created_at: now(),
+    }
+}
+
+fn script(id: &str, name: &str, kind: ScriptKind) -> [AppEvent; 2] {
+    [
+        AppEvent::ScriptCreated {
+            script_id: id.into(),
+            name: name.into(),
+            kind,
+            created_at: now(),
+        },
+        AppEvent::ScriptVersionSaved {
+            script_id: id.into(),
+            version: 1,
+            source: "\"v1\"".into(),
+            sandbox: Overrides::default(),
+            permissions: None,
+            saved_at: now(),
+        },
+    ]
+}
+
+fn add_route(method: &str, path: &str, script_id: &str) -> AppCommand {
+    AppCommand::AddRoute {
+        route_id: format!("r-{method}-{path}"),
+        method: method.into(),
+        path: path.into(),
+        script_id: script_id.into(),
+    }
+}
+
+#[test]
+fn creating_an_app_claims_its_slug_in_the_same_write() {
+    let writes = given(&[])
+        .when(AppCommand::Create {
+            slug: "demo".into(),
+            name: None,
+        })
+        .expect("created");
+    assert_eq!(writes.len(), 2);
+    assert_eq!(writes[0].expected, ExpectedVersion::NoStream);
+    assert_eq!(writes[1].stream, stream::slug("demo"));
+    assert_eq!(writes[1].expected, ExpectedVersion::NoStream);
+    let claim: Option<ClaimEvent> = decode_new(&writes[1].events[0]);
+    assert_eq!(claim, Some(ClaimEvent::Claimed { owner: APP.into() }));
+    match &app_events(&writes)[..] {
+        [AppEvent::AppCreated { name, .. }] => assert_eq!(name, "demo"),
+        other => panic!("unexpected events {other:?}"),
+    }
+}
+
+#[test]
+fn a_taken_slug_is_a_conflict_and_a_released_one_is_claimed_again() {
+    let taken = given(&[])
+        .claimed(stream::slug("demo"), 1, Some("other"))
+        .when(AppCommand::Create {
+            slug: "demo".into(),
+            name: None,
+        });
+    assert!(matches!(
+        taken,
+        Err(CommandError::Conflict {
+            code: "slug_taken",
+            ..
+        })
+    ));
+    let released = given(&[])
+        .claimed(stream::slug("demo"), 2, None)
+        .when(AppCommand::Create {
+            slug: "demo".into(),
+            name: None,
+        })
+        .expect("claimed again");
+    assert_eq!(released[1].expected, ExpectedVersion::Exact(2));
+}
+
+#[test]
+fn an_invalid_slug_is_refused_naming_the_field() {
+    let result = given(&[]).when(AppCommand::Create {
+        slug: "Not A Slug".into(),
+        name: None,
+    });
+    assert!(matches!(
+        result,
+        Err(CommandError::Invalid { field: "slug", .. })
+    ));
+}
+
+#[test]
+fn commands_on_a_missing_or_deleted_app_are_not_found() {
+    let result = given(&[]).when(AppCommand::Rename { name: "x".into() });
+    assert!(matches!(result, Err(CommandError::NotFound("app"))));
+    let deleted = given(&[created(), AppEvent::AppDeleted { deleted_at: now() }])
+        .when(AppCommand::Rename { name: "x".into() });
+    assert!(matches!(deleted, Err(CommandError::NotFound("app"))));
+}
+
+#[test]
+fn every_change_expects_the_current_app_version() {
+    let writes = given(&[created()])
+        .when(AppCommand::Rename { name: "New".into() })
+        .expect("renamed");
+    assert_eq!(writes[0].expected, ExpectedVersion::Exact(1));
+}
+
+#[test]
+fn deleting_an_app_releases_its_slug_and_domains() {
+    let writes = given(&[
+        created(),
+        AppEvent::DomainAdded {
+            domain: "a.example.com".into(),
+        },
+    ])
+    .claimed(stream::slug("demo"), 1, Some(APP))
+    .claimed(stream::domain("a.example.com"), 1, Some(APP))
+    .when(AppCommand::Delete)
+    .expect("deleted");
+    let streams: Vec<&str> = writes.iter().map(|w| w.stream.as_str()).collect();
+    assert_eq!(
+        streams,
+        vec![
+            stream::app(APP).as_str(),
+            stream::slug("demo").as_str(),
+            stream::domain("a.example.com").as_str()
+        ]
+    );
+    assert!(
+        writes[1..]
+            .iter()
+            .all(|w| w.expected == ExpectedVersion::Exact(1))
+    );
+}
+
+#[test]
+fn a_domain_of_another_app_is_taken_and_domains_are_normalized() {
+    let taken = given(&[created()])
+        .claimed(stream::domain("a.example.com"), 1, Some("other"))
+        .when(AppCommand::AddDomain {
+            domain: "A.Example.com".into(),
+        });
+    assert!(matches!(
+        taken,
+        Err(CommandError::Conflict {
+            code: "domain_taken",
+            ..
+        })
+    ));
+    let added = given(&[created()])
+        .when(AppCommand::AddDomain {
+            domain: "A.Example.com".into(),
+        })
+        .expect("added");
+    assert_eq!(
+        app_events(&added),
+        vec![AppEvent::DomainAdded {
+            domain: "a.example.com".into()
+        }]
+    );
+}
+
+#[test]
+fn script_names_are_unique_within_an_app() {
+    let mut events = vec![created()];
+    events.extend(script("s1", "hello", ScriptKind::Endpoint));
+    let result = given(&events).when(AppCommand::CreateScript {
+        script_id: "s2".into(),
+        name: "hello".into(),
+        kind: ScriptKind::Endpoint,
+        source: "1".into(),
+        sandbox: Overrides::default(),
+        permissions: None,
+    });
+    assert!(matches!(
+        result,
+        Err(CommandError::Conflict {
+            code: "script_exists",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn an_update_is_a_new_version_carrying_over_what_it_does_not_change() {
+    let mut events = vec![created()];
+    events.extend(script("s1", "hello", ScriptKind::Endpoint));
+    events.push(AppEvent::ScriptLiveVersionSet {
+        script_id: "s1".into(),
+        version: 1,
+        at: now(),
+    });
+    let writes = given(&events)
+        .when(AppCommand::UpdateScript {
+            script_id: "s1".into(),
+            source: Some("\"v2\"".into()),
+            sandbox: None,
+            permissions: None,
+        })
+        .expect("updated");
+    match &app_events(&writes)[..] {
+        [
+            AppEvent::ScriptVersionSaved {
+                version, source, ..
+            },
+        ] => {
+            assert_eq!(*version, 2);
+            assert_eq!(source, "\"v2\"");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn rollback_to_an_unknown_version_is_invalid() {
+    let mut events = vec![created()];
+    events.extend(script("s1", "hello", ScriptKind::Endpoint));
+    let result = given(&events).when(AppCommand::Rollback {
+        script_id: "s1".into(),
+        version: 7,
+    });
+    assert!(matches!(
+        result,
+        Err(CommandError::Invalid {
+            field: "version",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn duplicate_routes_conflict_even_with_renamed_params() {
+    let mut events = vec![created()];
+    events.extend(script("s1", "hello", ScriptKind::Endpoint));
+    events.push(AppEvent::RouteAdded {
+        route_id: "r1".into(),
+        method: "GET".into(),
+        path: "/users/:id".into(),
+        script_id: "s1".into(),
+        created_at: now(),
+    });
+    let g = given(&events);
+    let dup = g.when(add_route("GET", "/users/:name", "s1"));
+    assert!(matches!(
+        dup,
+        Err(CommandError::Conflict {
+            code: "route_exists",
+            ..
+        })
+    ));
+    assert!(g.when(add_route("POST", "/users/:name", "s1")).is_ok());
+    assert!(g.when(add_route("*", "/users/:name", "s1")).is_ok());
+}
+
+#[test]
+fn routes_need_an_endpoint_script_of_the_same_app_and_a_valid_pattern() {
+    let mut events = vec![created()];
+    events.extend(script("m1", "lib", ScriptKind::Module));
+    let g = given(&events);
+    assert!(matches!(
+        g.when(add_route("GET", "/x", "m1")),
+        Err(CommandError::Invalid {
+            field: "script_id",
+            ..
+        })
+    ));
+    assert!(matches!(
+        g.when(add_route("GET", "/x", "nope")),
+        Err(CommandError::Invalid {
+            field: "script_id",
+            ..
+        })
+    ));
+    assert!(matches!(
+        g.when(add_route("FETCH", "/x", "m1")),
+        Err(CommandError::Invalid {
+            field: "method",
+            ..
+        })
+    ));
+    assert!(matches!(
+        g.when(add_route("GET", "no-slash", "m1")),
+        Err(CommandError::Invalid { field: "path", .. })
+    ));
+}
+
+#[test]
+fn deleting_a_script_removes_its_routes_in_the_same_write() {
+    let mut events = vec![created()];
+    events.extend(script("s1", "hello", ScriptKind::Endpoint));
+    events.push(AppEvent::RouteAdded {
+        route_id: "r1".into(),
+        method: "GET".into(),
+        path: "/".into(),
+        script_id: "s1".into(),
+        created_at: now(),
+    });
+    let writes = given(&events)
+        .when(AppCommand::DeleteScript {
+            script_id: "s1".into(),
+        })
+        .expect("deleted");
+    assert_eq!(
+        app_events(&writes),
+        vec![
+            AppEvent::RouteRemoved {
+                route_id: "r1".into()
+            },
+            AppEvent::ScriptDeleted {
+                script_id: "s1".into()
+            }
+        ]
+    );
+}

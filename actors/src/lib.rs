@@ -1,0 +1,31 @@
+//! # picloud-actors
+//!
+//! The living part of a node: actors fed by the event log.
+//!
+//! - `app`: `AppActor`, one per app, commands → events with expected versions
+//!   (`app/decide.rs` is the pure decision).
+//! - `catalog`: the in-memory read model of apps, scripts, routes and users that
+//!   the hot path and the admin API read.
+//! - `executor`: `ExecutorSlot` actors, each owning a dedicated Rhai thread, behind
+//!   one bounded queue (load shedding).
+//! - `projector`: actors that keep read models following the log.
+//! - `recorder`: the batching writer of invocation records.
+//! - `supervisor`: the root supervisor that restarts failed children.
+//! - `runtime`: everything above started together; what the API holds.
+//! - `bootstrap`: the owner user and token of a new instance.
+//! - `routing`, `validate`: route patterns and input rules (pure).
+
+pub mod app;
+pub mod bootstrap;
+pub mod catalog;
+pub mod executor;
+pub mod projector;
+pub mod recorder;
+pub mod routing;
+pub mod runtime;
+pub mod supervisor;
+pub mod validate;
+
+pub use app::{AppCommand, CommandError, CommandOutcome};
+pub use catalog::{AppEntry, Catalog};
+pub use runtime::{Invocation, Runtime, RuntimeConfig, RuntimeError};

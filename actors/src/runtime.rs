@@ -1,0 +1,413 @@
+//! The node runtime: the store, the catalog, the sandbox, the executor slots, the
+//! recorder and the actors, started together under one supervisor. The API holds
+//! an `Arc<Runtime>` and nothing else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use picloud_events::domain::{InvocationRecord, InvocationStatus, InvocationsProjection};
+use picloud_events::projection::Projection;
+use picloud_events::{Metadata, Store, StoreError};
+use picloud_sandbox::{Ceilings, Limits, Outcome, RunInput, RunResult, Sandbox, ScriptSource};
+use ractor::{Actor, ActorRef};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use crate::app::{self, AppActor, AppActorArgs, AppCommand, AppMsg, CommandError, CommandOutcome};
+use crate::catalog::{AppEntry, Catalog};
+use crate::executor::{Executor, ExecutorSlot, SlotArgs, SubmitError};
+use crate::projector::{Projector, ProjectorArgs, ReadModel, catch_up_catalog, restore_catalog};
+use crate::recorder::Recorder;
+use crate::supervisor::{ChildSpec, NodeSupervisor, SupervisorMsg};
+
+/// How long a command may take before the caller gives up waiting.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How far (in events) the catalog may trail the log and still be ready.
+const READY_LAG: i64 = 10_000;
+/// How long a writer waits for the catalog to show its own write.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Executor slots (threads evaluating scripts).
+    pub slots: usize,
+    /// Runs that may wait for a slot before the edge answers 503.
+    pub queue: usize,
+    pub ceilings: Ceilings,
+    pub node_id: String,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        let slots = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        RuntimeConfig {
+            slots,
+            queue: slots * 64,
+            ceilings: Ceilings::DEFAULT,
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("actor system: {0}")]
+    Actors(String),
+}
+
+/// A finished run and how it was recorded.
+#[derive(Debug)]
+pub struct Invocation {
+    pub id: String,
+    pub result: RunResult,
+}
+
+pub struct Runtime {
+    pub store: Arc<dyn Store>,
+    pub catalog: Arc<Catalog>,
+    pub sandbox: Arc<Sandbox>,
+    pub executor: Executor,
+    pub recorder: Recorder,
+    pub config: RuntimeConfig,
+    /// Checkpoint of the `invocations` read model.
+    pub invocations_checkpoint: watch::Receiver<i64>,
+    supervisor: ActorRef<SupervisorMsg>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Runtime {
+    /// Start everything; returns once the catalog has caught up with the log.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: RuntimeConfig,
+    ) -> Result<Arc<Runtime>, RuntimeError> {
+        let catalog = Arc::new(Catalog::new());
+        restore_catalog(store.as_ref(), &catalog).await?;
+        catch_up_catalog(store.as_ref(), &catalog).await?;
+
+        let (supervisor, supervisor_task) = Actor::spawn(None, NodeSupervisor, ())
+            .await
+            .map_err(|e| RuntimeError::Actors(e.to_string()))?;
+
+        let sandbox = Arc::new(Sandbox::new());
+        let (executor, slot_queue) = Executor::new(sandbox.clone(), config.slots, config.queue);
+        for index in 0..executor.slots {
+            let queue = slot_queue.clone();
+            let spec: ChildSpec = Arc::new(move |parent| {
+                let args = SlotArgs {
+                    index,
+                    queue: queue.clone(),
+                };
+                Box::pin(async move {
+                    let (actor, _) = Actor::spawn_linked(None, ExecutorSlot, args, parent).await?;
+                    Ok(actor.get_cell())
+                })
+            });
+            start_child(&supervisor, format!("slot-{index}"), spec).await?;
+        }
+
+        let catalog_spec: ChildSpec = {
+            let store = store.clone();
+            let catalog = catalog.clone();
+            Arc::new(move |parent| {
+                let args = ProjectorArgs {
+                    store: store.clone(),
+                    model: ReadModel::Catalog(catalog.clone()),
+                };
+                Box::pin(async move {
+                    let (actor, _) = Actor::spawn_linked(None, Projector, args, parent).await?;
+                    Ok(actor.get_cell())
+                })
+            })
+        };
+        start_child(&supervisor, "projector-catalog".into(), catalog_spec).await?;
+
+        let (progress, invocations_checkpoint) = watch::channel(0);
+        let invocations_spec: ChildSpec = {
+            let store = store.clone();
+            let projection: Arc<dyn Projection> = Arc::new(InvocationsProjection);
+            Arc::new(move |parent| {
+                let args = ProjectorArgs {
+                    store: store.clone(),
+                    model: ReadModel::Stored {
+                        projection: projection.clone(),
+                        progress: progress.clone(),
+                    },
+                };
+                Box::pin(async move {
+                    let (actor, _) = Actor::spawn_linked(None, Projector, args, parent).await?;
+                    Ok(actor.get_cell())
+                })
+            })
+        };
+        start_child(
+            &supervisor,
+            "projector-invocations".into(),
+            invocations_spec,
+        )
+        .await?;
+
+        let (recorder, recorder_task) = Recorder::start(store.clone());
+        let supervisor_join = tokio::spawn(async move {
+            let _ = supervisor_task.await;
+        });
+
+        Ok(Arc::new(Runtime {
+            store,
+            catalog,
+            sandbox,
+            executor,
+            recorder,
+            config,
+            invocations_checkpoint,
+            supervisor,
+            tasks: Mutex::new(vec![recorder_task, supervisor_join]),
+        }))
+    }
+
+    /// Send a command to the app's actor (spawned on demand) and wait until the
+    /// catalog shows its effect.
+    pub async fn command(
+        &self,
+        app_id: &str,
+        command: AppCommand,
+        metadata: Metadata,
+    ) -> Result<CommandOutcome, CommandError> {
+        let actor = self.app_actor(app_id).await?;
+        let call = actor
+            .call(
+                |reply| AppMsg::Command {
+                    command,
+                    metadata,
+                    reply,
+                },
+                Some(COMMAND_TIMEOUT),
+            )
+            .await
+            .map_err(|e| CommandError::Unavailable(format!("app actor: {e}")))?;
+        let outcome = match call {
+            ractor::rpc::CallResult::Success(result) => result?,
+            ractor::rpc::CallResult::Timeout => {
+                return Err(CommandError::Unavailable("command timed out".into()));
+            }
+            ractor::rpc::CallResult::SenderError => {
+                return Err(CommandError::Unavailable("app actor stopped".into()));
+            }
+        };
+        if !self
+            .catalog
+            .wait_for(outcome.position, READ_YOUR_WRITES)
+            .await
+        {
+            tracing::warn!(
+                position = outcome.position,
+                "catalog lagging behind a write"
+            );
+        }
+        Ok(outcome)
+    }
+
+    async fn app_actor(&self, app_id: &str) -> Result<ActorRef<AppMsg>, CommandError> {
+        let name = app::actor_name(app_id);
+        for _ in 0..3 {
+            if let Some(cell) = ractor::registry::where_is(name.clone()) {
+                return Ok(cell.into());
+            }
+            let args = AppActorArgs {
+                app_id: app_id.to_owned(),
+                store: self.store.clone(),
+            };
+            match Actor::spawn_linked(
+                Some(name.clone()),
+                AppActor,
+                args,
+                self.supervisor.get_cell(),
+            )
+            .await
+            {
+                Ok((actor, _)) => return Ok(actor),
+                // Another request spawned it first: use that one.
+                Err(ractor::SpawnErr::ActorAlreadyRegistered(_)) => continue,
+                Err(e) => {
+                    return Err(CommandError::Unavailable(format!(
+                        "spawning app actor: {e}"
+                    )));
+                }
+            }
+        }
+        Err(CommandError::Unavailable(
+            "could not reach the app actor".into(),
+        ))
+    }
+
+    /// The limits a script version runs with: platform defaults, its overrides, and
+    /// never above the current ceilings (which may have been lowered since it was saved).
+    pub fn limits_for(&self, overrides: &picloud_sandbox::Overrides) -> Limits {
+        let l = Limits::DEFAULT.with_overrides(overrides);
+        let c = self.config.ceilings.0;
+        Limits {
+            max_operations: l.max_operations.min(c.max_operations),
+            max_string_size: l.max_string_size.min(c.max_string_size),
+            max_array_size: l.max_array_size.min(c.max_array_size),
+            max_map_size: l.max_map_size.min(c.max_map_size),
+            max_call_levels: l.max_call_levels.min(c.max_call_levels),
+            max_expr_depth: l.max_expr_depth.min(c.max_expr_depth),
+            timeout_ms: l.timeout_ms.min(c.timeout_ms),
+            max_log_bytes: l.max_log_bytes.min(c.max_log_bytes),
+        }
+    }
+
+    /// Run the live version of a script on an executor slot and record the run.
+    /// `None` when the script does not exist in this app.
+    pub async fn invoke(
+        &self,
+        app: &AppEntry,
+        script_id: &str,
+        mut input: RunInput,
+        trigger: &str,
+        metadata: Metadata,
+    ) -> Result<Option<Invocation>, SubmitError> {
+        let Some(script) = app.app.scripts.get(script_id) else {
+            return Ok(None);
+        };
+        let Some(live) = script.live() else {
+            return Ok(None);
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        input.invocation_id = id.clone();
+        input.app_id = app.app.id.clone();
+        input.app_slug = app.app.slug.clone();
+        let source = ScriptSource {
+            id: script.id.clone(),
+            version: live.version,
+            name: script.name.clone(),
+            source: live.source.clone(),
+        };
+        let limits = self.limits_for(&live.sandbox);
+        let started_at = Utc::now();
+        let result = self
+            .executor
+            .run(source, app.modules.clone(), limits, input)
+            .await?;
+        let ended_at = Utc::now();
+        let (status, response_status, error) = summarize(&result.outcome);
+        let record = InvocationRecord {
+            id: id.clone(),
+            app_id: app.app.id.clone(),
+            script_id: script.id.clone(),
+            script_version: live.version,
+            trigger: trigger.to_owned(),
+            status,
+            started_at,
+            ended_at,
+            duration_ms: result.duration.as_secs_f64() * 1000.0,
+            response_status: Some(response_status),
+            logs: result.logs.clone(),
+            logs_truncated: result.logs_truncated,
+            error,
+            request_id: metadata.request_id.clone(),
+        };
+        self.recorder.record(record, metadata);
+        Ok(Some(Invocation { id, result }))
+    }
+
+    /// Ready: the store answers and the catalog is caught up with the log. The
+    /// catalog caught up fully before the node started serving; afterwards it is
+    /// always a few events behind a busy log (invocation records keep coming), so
+    /// "caught up" means within `READY_LAG` events, and a health check does not
+    /// flap under load.
+    pub async fn is_ready(&self) -> bool {
+        if self.store.ping().await.is_err() {
+            return false;
+        }
+        match self.store.head_position().await {
+            Ok(head) => head - self.catalog.position() <= READY_LAG,
+            Err(_) => false,
+        }
+    }
+
+    /// Stop the actors, let queued runs finish, flush the recorder.
+    pub async fn shutdown(&self) {
+        // Children first (projectors write their last snapshot), then the root.
+        self.supervisor
+            .stop_children_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10)))
+            .await;
+        let _ = self
+            .supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
+        self.recorder.stop();
+        if let Err(e) =
+            crate::projector::save_catalog_snapshot(self.store.as_ref(), &self.catalog).await
+        {
+            tracing::warn!(error = %e, "catalog snapshot at shutdown failed");
+        }
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().await);
+        for task in tasks {
+            // Bounded: a store that hangs must not hold the process forever.
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+async fn start_child(
+    supervisor: &ActorRef<SupervisorMsg>,
+    name: String,
+    spec: ChildSpec,
+) -> Result<(), RuntimeError> {
+    let answer = supervisor
+        .call(
+            |reply| SupervisorMsg::Start {
+                name: name.clone(),
+                spec,
+                reply,
+            },
+            Some(Duration::from_secs(10)),
+        )
+        .await
+        .map_err(|e| RuntimeError::Actors(e.to_string()))?;
+    match answer {
+        ractor::rpc::CallResult::Success(Ok(())) => Ok(()),
+        ractor::rpc::CallResult::Success(Err(e)) => {
+            Err(RuntimeError::Actors(format!("starting {name}: {e}")))
+        }
+        _ => Err(RuntimeError::Actors(format!("starting {name}: no answer"))),
+    }
+}
+
+/// Status, HTTP status and error detail of an outcome, as recorded.
+pub fn summarize(outcome: &Outcome) -> (InvocationStatus, u16, Option<serde_json::Value>) {
+    match outcome {
+        Outcome::Response(r) => (InvocationStatus::Succeeded, r.status, None),
+        Outcome::ScriptError {
+            message,
+            line,
+            position,
+        } => (
+            InvocationStatus::Failed,
+            500,
+            Some(
+                serde_json::json!({"code": "script_error", "error": message, "line": line, "position": position}),
+            ),
+        ),
+        Outcome::LimitExceeded { limit } => (
+            InvocationStatus::Killed,
+            507,
+            Some(
+                serde_json::json!({"code": "limit_exceeded", "limit": limit, "error": format!("sandbox limit exceeded: {limit}")}),
+            ),
+        ),
+        Outcome::Timeout => (
+            InvocationStatus::TimedOut,
+            504,
+            Some(
+                serde_json::json!({"code": "timeout", "error": "the script ran past its time limit"}),
+            ),
+        ),
+    }
+}

@@ -1,0 +1,72 @@
+//! JSON shapes of the admin API's resources, in one place.
+
+use picloud_events::domain::{App, Route, Script, ScriptKind};
+use serde_json::{Value, json};
+
+pub fn app(app: &App) -> Value {
+    json!({
+        "id": app.id,
+        "slug": app.slug,
+        "name": app.name,
+        "domains": app.domains.iter().collect::<Vec<_>>(),
+        "created_at": app.created_at,
+    })
+}
+
+pub fn kind(kind: ScriptKind) -> &'static str {
+    match kind {
+        ScriptKind::Endpoint => "endpoint",
+        ScriptKind::Module => "module",
+    }
+}
+
+/// A script with its live version; `with_source` adds the live source.
+pub fn script(app_id: &str, script: &Script, with_source: bool) -> Value {
+    let live = script.live();
+    let mut v = json!({
+        "id": script.id,
+        "app_id": app_id,
+        "name": script.name,
+        "kind": kind(script.kind),
+        "version": script.live_version,
+        "latest_version": script.latest_version(),
+        "sandbox": live.map(|l| serde_json::to_value(&l.sandbox).unwrap_or_default()),
+        "permissions": live.and_then(|l| l.permissions.clone()),
+        "created_at": script.created_at,
+        "updated_at": script.updated_at,
+    });
+    if with_source {
+        v["source"] = json!(live.map(|l| l.source.to_string()));
+    }
+    v
+}
+
+pub fn versions(script: &Script) -> Value {
+    let versions: Vec<Value> = script
+        .versions
+        .values()
+        .rev()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "live": v.version == script.live_version,
+                "saved_at": v.saved_at,
+                "source": v.source.to_string(),
+                "sandbox": serde_json::to_value(&v.sandbox).unwrap_or_default(),
+                "permissions": v.permissions,
+            })
+        })
+        .collect();
+    json!({ "versions": versions })
+}
+
+pub fn route(app_id: &str, route: &Route) -> Value {
+    json!({
+        "id": route.id,
+        "app_id": app_id,
+        "method": route.method,
+        "path": route.path,
+        "script_id": route.script_id,
+        "created_at": route.created_at,
+    })
+}

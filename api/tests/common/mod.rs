@@ -1,0 +1,152 @@
+//! A real runtime over a temporary SQLite store, and the router on top of it.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use picloud_actors::{Runtime, RuntimeConfig};
+use picloud_api::{ApiConfig, ApiState};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const TOKEN: &str = "pc_api_test_token_0123456789";
+
+pub struct TestApp {
+    pub router: Router,
+    pub runtime: Arc<Runtime>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn test_app() -> TestApp {
+    test_app_with(RuntimeConfig::default(), ApiConfig::default()).await
+}
+
+pub async fn test_app_with(config: RuntimeConfig, api: ApiConfig) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = picloud_events::open(&picloud_events::store::sqlite_url(dir.path()))
+        .await
+        .expect("open store");
+    picloud_actors::bootstrap::bootstrap(store.as_ref(), Some(TOKEN.into()), "test")
+        .await
+        .expect("bootstrap");
+    let runtime = Runtime::start(store, config).await.expect("runtime");
+    let router = picloud_api::app(ApiState {
+        runtime: runtime.clone(),
+        config: Arc::new(api),
+    });
+    TestApp {
+        router,
+        runtime,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// An admin call with the owner token; `body` is sent as is.
+    pub async fn raw(&self, method: &str, path: &str, body: &str) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, path, &body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(
+            Request::builder()
+                .uri(path)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Create app `slug` with one endpoint script routed at `GET /run` (and `*` at
+    /// `/any/*rest`); returns the script id.
+    pub async fn deploy(&self, slug: &str, source: &str, sandbox: Option<Value>) -> String {
+        if self.runtime.catalog.app_by_slug(slug).is_none() {
+            let r = self
+                .admin(
+                    "POST",
+                    "/api/v1/admin/apps",
+                    Some(serde_json::json!({ "slug": slug })),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+        let mut body = serde_json::json!({ "name": format!("s{}", uuid::Uuid::new_v4().simple()), "source": source });
+        if let Some(s) = sandbox {
+            body["sandbox"] = s;
+        }
+        let r = self
+            .admin(
+                "POST",
+                &format!("/api/v1/admin/apps/{slug}/scripts"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().expect("id").to_owned();
+        let r = self
+            .admin(
+                "POST",
+                &format!("/api/v1/admin/apps/{slug}/routes"),
+                Some(serde_json::json!({ "method": "*", "path": format!("/{id}/*rest"), "script_id": id })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        id
+    }
+}

@@ -1,0 +1,48 @@
+//! PiCloud's domain events: what happened to apps, scripts, routes, users and
+//! invocations, and the folds that turn a stream of them into state.
+//!
+//! Streams:
+//! - `app-<uuid>`: one app with its domains, scripts (every version) and routes;
+//! - `slug-<slug>`, `domain-<host>`, `username-<name>`: uniqueness claims, appended
+//!   with `NoStream`/`Exact` in the same transaction as the app or user event, so
+//!   two nodes can never both win a name;
+//! - `user-<uuid>`: a user and their API tokens; `instance`: one-time bootstrap;
+//! - `invocation-<uuid>`: the record of one run.
+//!
+//! Every type is serialised adjacently tagged (`{"type": …, "data": …}`) so the
+//! variant name is the event's `type` column and the payload its `data`.
+
+pub mod app;
+pub mod claim;
+pub mod codec;
+pub mod invocation;
+pub mod user;
+
+pub use app::{App, AppEvent, Route, Script, ScriptKind, ScriptVersion};
+pub use claim::ClaimEvent;
+pub use codec::{DomainEvent, decode, decode_new, encode};
+pub use invocation::{InvocationEvent, InvocationRecord, InvocationStatus, InvocationsProjection};
+pub use user::{InstanceEvent, Role, Token, User, UserEvent};
+
+/// Stream names, in one place so nobody spells them twice.
+pub mod stream {
+    pub fn app(app_id: &str) -> String {
+        format!("app-{app_id}")
+    }
+    pub fn slug(slug: &str) -> String {
+        format!("slug-{slug}")
+    }
+    pub fn domain(domain: &str) -> String {
+        format!("domain-{domain}")
+    }
+    pub fn user(user_id: &str) -> String {
+        format!("user-{user_id}")
+    }
+    pub fn username(name: &str) -> String {
+        format!("username-{name}")
+    }
+    pub fn invocation(invocation_id: &str) -> String {
+        format!("invocation-{invocation_id}")
+    }
+    pub const INSTANCE: &str = "instance";
+}

@@ -1,0 +1,397 @@
+//! The app aggregate: its events and the fold that builds its state.
+//!
+//! One stream per app (`app-<uuid>`) holds the app, its domains, its scripts with
+//! every saved version, and its routes, so a single expected version guards every
+//! invariant that spans them (a route must target a live script of the same app).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use picloud_sandbox::Overrides;
+use serde::{Deserialize, Serialize};
+
+use super::codec::DomainEvent;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptKind {
+    Endpoint,
+    Module,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum AppEvent {
+    AppCreated {
+        app_id: String,
+        slug: String,
+        name: String,
+        created_at: DateTime<Utc>,
+    },
+    AppRenamed {
+        name: String,
+    },
+    AppDeleted {
+        deleted_at: DateTime<Utc>,
+    },
+    DomainAdded {
+        domain: String,
+    },
+    DomainRemoved {
+        domain: String,
+    },
+    ScriptCreated {
+        script_id: String,
+        name: String,
+        kind: ScriptKind,
+        created_at: DateTime<Utc>,
+    },
+    /// A new immutable version; it becomes the live one.
+    ScriptVersionSaved {
+        script_id: String,
+        version: u64,
+        source: String,
+        #[serde(default)]
+        sandbox: Overrides,
+        #[serde(default)]
+        permissions: Option<serde_json::Value>,
+        saved_at: DateTime<Utc>,
+    },
+    /// An older version becomes live again (rollback); history is untouched.
+    ScriptLiveVersionSet {
+        script_id: String,
+        version: u64,
+        at: DateTime<Utc>,
+    },
+    ScriptDeleted {
+        script_id: String,
+    },
+    RouteAdded {
+        route_id: String,
+        method: String,
+        path: String,
+        script_id: String,
+        created_at: DateTime<Utc>,
+    },
+    RouteRemoved {
+        route_id: String,
+    },
+}
+
+impl DomainEvent for AppEvent {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScriptVersion {
+    pub version: u64,
+    pub source: Arc<str>,
+    #[serde(with = "super::codec::json_text")]
+    pub sandbox: Overrides,
+    #[serde(with = "super::codec::json_text")]
+    pub permissions: Option<serde_json::Value>,
+    pub saved_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Script {
+    pub id: String,
+    pub name: String,
+    pub kind: ScriptKind,
+    pub live_version: u64,
+    pub versions: BTreeMap<u64, ScriptVersion>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Script {
+    pub fn live(&self) -> Option<&ScriptVersion> {
+        self.versions.get(&self.live_version)
+    }
+    pub fn latest_version(&self) -> u64 {
+        self.versions.keys().next_back().copied().unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub script_id: String,
+    /// Creation order within the app: the tie-breaker of route matching.
+    pub seq: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// State of one app folded from its stream (serialisable for catalog snapshots).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct App {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted: bool,
+    pub domains: BTreeSet<String>,
+    pub scripts: BTreeMap<String, Script>,
+    pub routes: BTreeMap<String, Route>,
+    pub next_route_seq: u64,
+    /// Version of the app stream this state reflects.
+    pub version: u64,
+}
+
+impl App {
+    /// Fold a whole stream; `None` until an `AppCreated` is seen.
+    pub fn fold<'a>(events: impl IntoIterator<Item = (u64, &'a AppEvent)>) -> Option<App> {
+        let mut app: Option<App> = None;
+        for (version, event) in events {
+            App::apply(&mut app, version, event);
+        }
+        app
+    }
+
+    /// Apply one event at stream version `version`.
+    pub fn apply(state: &mut Option<App>, version: u64, event: &AppEvent) {
+        if let AppEvent::AppCreated {
+            app_id,
+            slug,
+            name,
+            created_at,
+        } = event
+        {
+            *state = Some(App {
+                id: app_id.clone(),
+                slug: slug.clone(),
+                name: name.clone(),
+                created_at: *created_at,
+                deleted: false,
+                domains: BTreeSet::new(),
+                scripts: BTreeMap::new(),
+                routes: BTreeMap::new(),
+                next_route_seq: 1,
+                version,
+            });
+            return;
+        }
+        let Some(app) = state.as_mut() else {
+            return;
+        };
+        app.version = version;
+        match event {
+            AppEvent::AppCreated { .. } => {}
+            AppEvent::AppRenamed { name } => app.name = name.clone(),
+            AppEvent::AppDeleted { .. } => {
+                app.deleted = true;
+                app.domains.clear();
+                app.routes.clear();
+                app.scripts.clear();
+            }
+            AppEvent::DomainAdded { domain } => {
+                app.domains.insert(domain.clone());
+            }
+            AppEvent::DomainRemoved { domain } => {
+                app.domains.remove(domain);
+            }
+            AppEvent::ScriptCreated {
+                script_id,
+                name,
+                kind,
+                created_at,
+            } => {
+                app.scripts.insert(
+                    script_id.clone(),
+                    Script {
+                        id: script_id.clone(),
+                        name: name.clone(),
+                        kind: *kind,
+                        live_version: 0,
+                        versions: BTreeMap::new(),
+                        created_at: *created_at,
+                        updated_at: *created_at,
+                    },
+                );
+            }
+            AppEvent::ScriptVersionSaved {
+                script_id,
+                version,
+                source,
+                sandbox,
+                permissions,
+                saved_at,
+            } => {
+                if let Some(script) = app.scripts.get_mut(script_id) {
+                    script.versions.insert(
+                        *version,
+                        ScriptVersion {
+                            version: *version,
+                            source: Arc::from(source.as_str()),
+                            sandbox: sandbox.clone(),
+                            permissions: permissions.clone(),
+                            saved_at: *saved_at,
+                        },
+                    );
+                    script.live_version = *version;
+                    script.updated_at = *saved_at;
+                }
+            }
+            AppEvent::ScriptLiveVersionSet {
+                script_id,
+                version,
+                at,
+            } => {
+                if let Some(script) = app.scripts.get_mut(script_id) {
+                    script.live_version = *version;
+                    script.updated_at = *at;
+                }
+            }
+            AppEvent::ScriptDeleted { script_id } => {
+                app.scripts.remove(script_id);
+            }
+            AppEvent::RouteAdded {
+                route_id,
+                method,
+                path,
+                script_id,
+                created_at,
+            } => {
+                app.routes.insert(
+                    route_id.clone(),
+                    Route {
+                        id: route_id.clone(),
+                        method: method.clone(),
+                        path: path.clone(),
+                        script_id: script_id.clone(),
+                        seq: app.next_route_seq,
+                        created_at: *created_at,
+                    },
+                );
+                app.next_route_seq += 1;
+            }
+            AppEvent::RouteRemoved { route_id } => {
+                app.routes.remove(route_id);
+            }
+        }
+    }
+
+    pub fn script_by_name(&self, name: &str) -> Option<&Script> {
+        self.scripts.values().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap_or_default()
+    }
+
+    fn created() -> AppEvent {
+        AppEvent::AppCreated {
+            app_id: "a1".into(),
+            slug: "demo".into(),
+            name: "Demo".into(),
+            created_at: t(),
+        }
+    }
+
+    fn saved(version: u64, source: &str) -> AppEvent {
+        AppEvent::ScriptVersionSaved {
+            script_id: "s1".into(),
+            version,
+            source: source.into(),
+            sandbox: Overrides::default(),
+            permissions: None,
+            saved_at: t(),
+        }
+    }
+
+    #[test]
+    fn new_versions_become_live_and_rollback_keeps_history() {
+        let events = [
+            created(),
+            AppEvent::ScriptCreated {
+                script_id: "s1".into(),
+                name: "hello".into(),
+                kind: ScriptKind::Endpoint,
+                created_at: t(),
+            },
+            saved(1, "\"one\""),
+            saved(2, "\"two\""),
+            AppEvent::ScriptLiveVersionSet {
+                script_id: "s1".into(),
+                version: 1,
+                at: t(),
+            },
+        ];
+        let app = App::fold(events.iter().enumerate().map(|(i, e)| (i as u64 + 1, e)));
+        let app = app.expect("app folded");
+        let script = &app.scripts["s1"];
+        assert_eq!(script.live_version, 1);
+        assert_eq!(script.latest_version(), 2);
+        assert_eq!(script.live().map(|v| &*v.source), Some("\"one\""));
+        assert_eq!(app.version, 5);
+    }
+
+    #[test]
+    fn events_before_creation_are_ignored_and_delete_clears_everything() {
+        let mut state = None;
+        App::apply(&mut state, 1, &AppEvent::AppRenamed { name: "x".into() });
+        assert!(state.is_none());
+        App::apply(&mut state, 1, &created());
+        App::apply(
+            &mut state,
+            2,
+            &AppEvent::DomainAdded {
+                domain: "a.example.com".into(),
+            },
+        );
+        App::apply(&mut state, 3, &AppEvent::AppDeleted { deleted_at: t() });
+        let app = state.expect("app exists");
+        assert!(app.deleted);
+        assert!(app.domains.is_empty());
+    }
+
+    #[test]
+    fn app_state_round_trips_through_a_postcard_snapshot() {
+        let mut events = vec![created()];
+        events.push(AppEvent::ScriptCreated {
+            script_id: "s1".into(),
+            name: "hello".into(),
+            kind: ScriptKind::Endpoint,
+            created_at: t(),
+        });
+        events.push(AppEvent::ScriptVersionSaved {
+            script_id: "s1".into(),
+            version: 1,
+            source: "1".into(),
+            sandbox: Overrides {
+                max_operations: Some(5),
+                ..Overrides::default()
+            },
+            permissions: Some(serde_json::json!({"kv": true})),
+            saved_at: t(),
+        });
+        let app = App::fold(events.iter().enumerate().map(|(i, e)| (i as u64 + 1, e)));
+        let bytes = crate::snapshot::encode(&app).expect("encode");
+        let back: Option<Option<App>> = crate::snapshot::decode(&bytes).expect("decode");
+        assert_eq!(back, Some(app));
+    }
+
+    #[test]
+    fn events_round_trip_through_the_codec() {
+        use crate::domain::codec::{decode, encode};
+        use crate::event::{Metadata, RecordedEvent};
+        let new = encode(&saved(3, "1 + 1"), &Metadata::default());
+        assert_eq!(new.event_type, "ScriptVersionSaved");
+        let recorded = RecordedEvent {
+            position: 1,
+            stream: "app-a1".into(),
+            version: 1,
+            event_type: new.event_type.clone(),
+            data: new.data.clone(),
+            metadata: new.metadata.clone(),
+            recorded_at: t(),
+        };
+        assert_eq!(decode::<AppEvent>(&recorded), Some(saved(3, "1 + 1")));
+    }
+}

@@ -1,0 +1,211 @@
+//! The `Store` trait: the event log, the read-model documents and the snapshots,
+//! behind one interface with two backends (`sqlite`, `postgres`) that pass one
+//! conformance suite (`conformance`).
+//!
+//! Reading the whole log (`read_all`) never skips an event that commits late: each
+//! backend only returns a prefix of the log that can no longer grow in the middle,
+//! and says `pending` when committed events wait behind an open transaction.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::StoreError;
+use crate::event::{Appended, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite};
+use crate::readmodel::{Doc, DocQuery, RowOp};
+
+#[doc(hidden)]
+pub mod conformance;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A page of the whole log.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadAll {
+    pub events: Vec<RecordedEvent>,
+    /// Committed events exist past what could be safely returned: an older
+    /// transaction is still open. Retry shortly (this is not idle polling).
+    pub pending: bool,
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Append to one stream if it is at the `expected` version.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
+        let mut appended = self
+            .append_many(vec![StreamWrite {
+                stream: stream.to_owned(),
+                expected,
+                events,
+            }])
+            .await?;
+        appended
+            .pop()
+            .ok_or_else(|| StoreError::Database("append returned nothing".into()))
+    }
+
+    /// Several streams in one transaction, all or nothing (a conflict on any stream
+    /// appends nothing). Results are in the order of `writes`.
+    async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError>;
+
+    /// Versions `>= from_version`, ascending, at most `limit`.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The stream's last version; `None` when it has no events.
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Events with position > after, ascending, never skipping an event that commits late.
+    async fn read_all(&self, after: i64, limit: usize) -> Result<ReadAll, StoreError>;
+
+    /// Admin browse: filter, position > after, ascending, at most limit.
+    async fn browse(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Highest committed position, 0 when empty.
+    async fn head_position(&self) -> Result<i64, StoreError>;
+
+    /// Wake-up signal: the value changes (at least) whenever new events may be
+    /// readable. The payload is never data.
+    fn wakeups(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Ops and the projection's new checkpoint in one transaction. A checkpoint not
+    /// greater than the stored one makes the whole call a no-op (re-delivery).
+    async fn apply(
+        &self,
+        projection: &str,
+        ops: Vec<RowOp>,
+        checkpoint: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The projection's checkpoint, 0 when unknown.
+    async fn checkpoint(&self, projection: &str) -> Result<i64, StoreError>;
+
+    /// Every projection's checkpoint, by name.
+    async fn checkpoints(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Delete the documents of `collections` and the projection's checkpoint, atomically.
+    async fn reset(&self, projection: &str, collections: &[&str]) -> Result<(), StoreError>;
+
+    async fn get_doc(&self, collection: &str, key: &str) -> Result<Option<Doc>, StoreError>;
+
+    async fn query_docs(&self, q: &DocQuery) -> Result<Vec<Doc>, StoreError>;
+
+    /// Save (replace) a snapshot: postcard bytes of an in-memory model at `position`.
+    async fn save_snapshot(
+        &self,
+        name: &str,
+        position: i64,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError>;
+
+    async fn load_snapshot(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
+
+    /// Cheap liveness check (SELECT 1) for /readyz.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Close pools and stop the listener task.
+    async fn close(&self);
+}
+
+/// Open a store and run its migrations: `sqlite://PATH` (the file and its
+/// directory are created if missing) or `postgres://…` / `postgresql://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() || path.starts_with(":memory:") {
+            return Err(StoreError::Invalid(
+                "an in-memory SQLite store is not supported; give a file path".into(),
+            ));
+        }
+        let store = sqlite::SqliteStore::open(Path::new(path)).await?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return postgres::open_with_hooks(url, postgres::TestHooks::default()).await;
+    }
+    Err(StoreError::Invalid(format!(
+        "unsupported database URL (expected sqlite://PATH or postgres://…): {}",
+        redact(url)
+    )))
+}
+
+/// The default store of a data directory: `sqlite://<data_dir>/picloud.db`.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("picloud.db").display())
+}
+
+/// A URL fit for a log line: any password is replaced.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_url_points_into_the_data_dir() {
+        assert_eq!(
+            sqlite_url(Path::new("/var/lib/picloud")),
+            "sqlite:///var/lib/picloud/picloud.db"
+        );
+        assert_eq!(
+            sqlite_url(Path::new("./data/")),
+            "sqlite://./data/picloud.db"
+        );
+    }
+
+    #[test]
+    fn passwords_never_reach_a_log_line() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("mysql://x"), "mysql://x");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_url_scheme_is_invalid() {
+        let err = open("mysql://u:pw@h/db").await.err();
+        assert!(
+            matches!(err, Some(StoreError::Invalid(ref m)) if !m.contains("pw")),
+            "{err:?}"
+        );
+    }
+}

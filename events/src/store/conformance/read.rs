@@ -1,0 +1,306 @@
+//! Reads: streams, the whole log, browse, the head, wake-ups and ping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{event, event_by};
+use crate::event::{EventFilter, ExpectedVersion, NewEvent};
+use crate::store::Store;
+
+pub async fn read_stream_starts_at_from_version_and_stops_at_limit(store: Arc<dyn Store>) {
+    let events: Vec<NewEvent> = (1..=5).map(|i| event("N", json!({ "i": i }))).collect();
+    store
+        .append("s", ExpectedVersion::NoStream, events)
+        .await
+        .expect("append");
+    store
+        .append(
+            "other",
+            ExpectedVersion::NoStream,
+            vec![event("X", json!({}))],
+        )
+        .await
+        .expect("append");
+    let versions =
+        |es: Vec<crate::event::RecordedEvent>| es.iter().map(|e| e.version).collect::<Vec<_>>();
+    assert_eq!(
+        versions(store.read_stream("s", 1, 100).await.expect("read")),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        versions(store.read_stream("s", 0, 100).await.expect("read")),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        versions(store.read_stream("s", 3, 100).await.expect("read")),
+        vec![3, 4, 5]
+    );
+    assert_eq!(
+        versions(store.read_stream("s", 2, 2).await.expect("read")),
+        vec![2, 3]
+    );
+    assert!(
+        store
+            .read_stream("s", 6, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(store.read_stream("s", 1, 0).await.expect("read").is_empty());
+    assert!(
+        store
+            .read_stream("missing", 1, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let data = store.read_stream("s", 4, 1).await.expect("read");
+    assert_eq!(data[0].data, json!({"i": 4}));
+}
+
+pub async fn read_all_is_in_position_order_and_pages_with_after(store: Arc<dyn Store>) {
+    for i in 0..10 {
+        let stream = format!("s{}", i % 3);
+        store
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![event("N", json!({ "i": i }))],
+            )
+            .await
+            .expect("append");
+    }
+    let all = store.read_all(0, 100).await.expect("read_all");
+    assert!(!all.pending);
+    assert_eq!(all.events.len(), 10);
+    assert!(all.events.windows(2).all(|w| w[0].position < w[1].position));
+    let order: Vec<i64> = all
+        .events
+        .iter()
+        .map(|e| e.data["i"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(
+        order,
+        (0..10).collect::<Vec<_>>(),
+        "append order is position order"
+    );
+
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.read_all(after, 3).await.expect("read_all").events;
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        paged.extend(page);
+    }
+    assert_eq!(paged, all.events);
+    assert!(
+        store
+            .read_all(0, 0)
+            .await
+            .expect("read_all")
+            .events
+            .is_empty()
+    );
+    let last = all.events[9].position;
+    assert!(
+        store
+            .read_all(last, 10)
+            .await
+            .expect("read_all")
+            .events
+            .is_empty()
+    );
+}
+
+pub async fn browse_filters_by_every_field(store: Arc<dyn Store>) {
+    let append = |stream: &'static str, e: NewEvent| {
+        let store = store.clone();
+        async move {
+            store
+                .append(stream, ExpectedVersion::Any, vec![e])
+                .await
+                .expect("append");
+        }
+    };
+    append("app-1", event_by("AppCreated", Some("a1"), Some("user:u1"))).await;
+    append("app-2", event_by("AppCreated", Some("a2"), Some("user:u2"))).await;
+    append("user-1", event_by("UserCreated", None, Some("system"))).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let cut = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    append(
+        "app-1",
+        event_by("ScriptSaved", Some("a1"), Some("user:u2")),
+    )
+    .await;
+
+    let browse = |filter: EventFilter, after: i64, limit: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .browse(&filter, after, limit)
+                .await
+                .expect("browse")
+                .into_iter()
+                .map(|e| (e.stream, e.event_type))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |s: &str, t: &str| (s.to_owned(), t.to_owned());
+    assert_eq!(browse(EventFilter::default(), 0, 100).await.len(), 4);
+    assert_eq!(
+        browse(
+            EventFilter {
+                stream: Some("app-1".into()),
+                ..Default::default()
+            },
+            0,
+            100
+        )
+        .await,
+        vec![pair("app-1", "AppCreated"), pair("app-1", "ScriptSaved")]
+    );
+    assert_eq!(
+        browse(
+            EventFilter {
+                app: Some("a2".into()),
+                ..Default::default()
+            },
+            0,
+            100
+        )
+        .await,
+        vec![pair("app-2", "AppCreated")]
+    );
+    assert_eq!(
+        browse(
+            EventFilter {
+                actor: Some("user:u2".into()),
+                ..Default::default()
+            },
+            0,
+            100
+        )
+        .await,
+        vec![pair("app-2", "AppCreated"), pair("app-1", "ScriptSaved")]
+    );
+    assert_eq!(
+        browse(
+            EventFilter {
+                event_type: Some("UserCreated".into()),
+                ..Default::default()
+            },
+            0,
+            100
+        )
+        .await,
+        vec![pair("user-1", "UserCreated")]
+    );
+    assert_eq!(
+        browse(
+            EventFilter {
+                since: Some(cut),
+                ..Default::default()
+            },
+            0,
+            100
+        )
+        .await,
+        vec![pair("app-1", "ScriptSaved")]
+    );
+    assert_eq!(
+        browse(
+            EventFilter {
+                until: Some(cut),
+                ..Default::default()
+            },
+            0,
+            100
+        )
+        .await
+        .len(),
+        3
+    );
+    // Filters combine, and `after`/`limit` page through the result.
+    let both = EventFilter {
+        app: Some("a1".into()),
+        actor: Some("user:u1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        browse(both, 0, 100).await,
+        vec![pair("app-1", "AppCreated")]
+    );
+    let first = store
+        .browse(&EventFilter::default(), 0, 2)
+        .await
+        .expect("browse");
+    assert_eq!(first.len(), 2);
+    let rest = browse(EventFilter::default(), first[1].position, 100).await;
+    assert_eq!(
+        rest,
+        vec![pair("user-1", "UserCreated"), pair("app-1", "ScriptSaved")]
+    );
+    assert!(
+        browse(
+            EventFilter {
+                app: Some("none".into()),
+                ..Default::default()
+            },
+            0,
+            100
+        )
+        .await
+        .is_empty()
+    );
+}
+
+pub async fn head_position_is_zero_then_the_last_position(store: Arc<dyn Store>) {
+    assert_eq!(store.head_position().await.expect("head"), 0);
+    let a = store
+        .append(
+            "s",
+            ExpectedVersion::Any,
+            vec![event("A", json!({})), event("B", json!({}))],
+        )
+        .await
+        .expect("append");
+    assert_eq!(store.head_position().await.expect("head"), a.last_position);
+    let b = store
+        .append("t", ExpectedVersion::Any, vec![event("C", json!({}))])
+        .await
+        .expect("append");
+    assert!(b.last_position > a.last_position);
+    assert_eq!(store.head_position().await.expect("head"), b.last_position);
+}
+
+pub async fn wakeup_fires_after_an_append(store: Arc<dyn Store>) {
+    let mut wake = store.wakeups();
+    wake.borrow_and_update();
+    store
+        .append("s", ExpectedVersion::Any, vec![event("A", json!({}))])
+        .await
+        .expect("append");
+    tokio::time::timeout(Duration::from_secs(5), wake.changed())
+        .await
+        .expect("a wake-up within 5 s of the append")
+        .expect("the store is alive");
+    // Seen once; the next append wakes again.
+    wake.borrow_and_update();
+    store
+        .append("s", ExpectedVersion::Any, vec![event("B", json!({}))])
+        .await
+        .expect("append");
+    tokio::time::timeout(Duration::from_secs(5), wake.changed())
+        .await
+        .expect("a second wake-up")
+        .expect("the store is alive");
+}
+
+pub async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+}

@@ -1,0 +1,492 @@
+//! The PostgreSQL backend: production and cluster mode.
+//!
+//! Late commits: identity values are handed out before commit, so a reader asking
+//! for `position > after` could see position 11 committed while 10 is still in an
+//! open transaction, move its checkpoint past 10 and never see it. Each row
+//! therefore stores its writer's transaction id (`xid`, a `pg_current_xact_id()`),
+//! and `read_all` returns only the leading rows whose `xid` is below the oldest
+//! transaction (of this database) still running at its snapshot: every
+//! transaction that could still commit a smaller position has then ended (see
+//! `READ_HORIZON`). If committed rows wait behind that horizon, it says
+//! `pending` and the follower retries after a short backoff. The insert itself
+//! runs in `picloud_append_events` (migration 0001), which takes the xid and the
+//! positions under one short lock, so a smaller position always has a smaller
+//! xid; the comment there explains why that matters.
+//!
+//! Wake-ups: appends `pg_notify('picloud_events', '')` in their transaction, and a
+//! listener task (`listener.rs`) bumps the watch channel on every notification
+//! and after each (re)connect. Nothing polls while idle.
+
+mod listener;
+mod readmodel;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::sql::{self, EventColumns, EventRow, Param};
+use super::{Backend, ReadAll, Store};
+use crate::error::{StoreError, VersionConflict};
+use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
+use crate::migrate;
+use crate::readmodel::{Doc, DocQuery, RowOp};
+
+/// The NOTIFY channel appends signal on.
+pub(crate) const CHANNEL: &str = "picloud_events";
+const MAX_CONNECTIONS: u32 = 16;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an append that lost a race on the unique (stream, version) index is
+/// re-checked and retried; the re-check turns the race into a typed conflict.
+/// Appenders through this store take a per-stream lock and never race like that.
+const APPEND_ATTEMPTS: usize = 3;
+
+/// The read horizon of the statement's snapshot: the oldest transaction of this
+/// database still running when the snapshot was taken (or, if none, the next xid
+/// to be assigned). Rows written by older transactions are settled: nothing that
+/// could still commit has a smaller position.
+///
+/// `pg_snapshot_xmin` alone would do, but it is cluster-wide: an open transaction
+/// in another database of the same server would hold our readers back. So the
+/// running xids (`pg_snapshot_xip`) that belong to a backend of another database
+/// are left out. A running xid whose backend cannot be found (it finished after
+/// the snapshot, or it is a prepared transaction) is kept: when unsure, wait.
+const READ_HORIZON: &str = "horizon AS ( \
+     SELECT LEAST( \
+         pg_snapshot_xmax(s.snap), \
+         (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x \
+          WHERE NOT EXISTS ( \
+              SELECT 1 FROM pg_stat_activity a \
+              WHERE a.backend_xid = xid(x) \
+                AND a.datname IS DISTINCT FROM current_database())) \
+     ) AS xid \
+     FROM (SELECT pg_current_snapshot() AS snap) AS s)";
+
+/// Knobs for tests only.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct TestHooks {
+    /// Sleep a random 0..=max after inserting and before committing each append,
+    /// so appends commit out of position order.
+    pub commit_delay_max: Option<Duration>,
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    wake: watch::Sender<u64>,
+    listener: JoinHandle<()>,
+    hooks: TestHooks,
+}
+
+/// Open, migrate and start the listener. `open` calls this with no hooks.
+#[doc(hidden)]
+pub async fn open_with_hooks(url: &str, hooks: TestHooks) -> Result<Arc<dyn Store>, StoreError> {
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+    let options = options.application_name("picloud");
+    let pool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await?;
+    migrate::run_postgres(&pool).await?;
+    let (wake, _) = watch::channel(0);
+    let listener = listener::spawn(options, wake.clone());
+    Ok(Arc::new(PgStore {
+        pool,
+        wake,
+        listener,
+        hooks,
+    }))
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// The outcome of one append attempt.
+enum Attempt {
+    Done(Vec<Appended>),
+    /// Another transaction wrote the same (stream, version) first: re-check.
+    Raced,
+}
+
+impl PgStore {
+    async fn append_once(&self, writes: &[StreamWrite]) -> Result<Attempt, StoreError> {
+        let recorded_at = sql::now_micros();
+        let mut tx = self.pool.begin().await?;
+        // Appenders to the same stream take turns (until commit), so the version
+        // check below sees the previous append: a race becomes a clean conflict
+        // (or, for `Any`, a clean append) instead of a unique-index violation.
+        // Ascending key order, so two multi-stream appends cannot deadlock.
+        let mut keys: Vec<i32> = writes.iter().map(|w| stream_lock_key(&w.stream)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                .bind(STREAM_LOCK_CLASS)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut columns = Vec::new();
+        let mut first_versions = Vec::with_capacity(writes.len());
+        for write in writes {
+            let current = stream_version_in(&mut tx, &write.stream).await?;
+            if !write.expected.matches(current) {
+                return Err(VersionConflict {
+                    stream: write.stream.clone(),
+                    expected: write.expected,
+                    actual: current,
+                }
+                .into());
+            }
+            let first = current.unwrap_or(0) + 1;
+            first_versions.push(first);
+            for (version, event) in (first..).zip(&write.events) {
+                columns.push(EventColumns::new(
+                    &write.stream,
+                    version,
+                    event,
+                    recorded_at,
+                )?);
+            }
+        }
+        let inserted = insert(&mut tx, columns).await;
+        let positions = match inserted {
+            Ok(positions) => positions,
+            // Another writer of the same (stream, version) that did not take the
+            // stream lock, or a deadlock victim: re-check and retry.
+            Err(sqlx::Error::Database(db))
+                if db.is_unique_violation() || db.code().as_deref() == Some("40P01") =>
+            {
+                return Ok(Attempt::Raced);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(max) = self.hooks.commit_delay_max {
+            tokio::time::sleep(random_up_to(max)).await;
+        }
+        tx.commit().await?;
+
+        let mut appended = Vec::with_capacity(writes.len());
+        let mut offset = 0;
+        for (write, first_version) in writes.iter().zip(first_versions) {
+            let n = write.events.len();
+            offset += n;
+            let last_position = positions.get(offset - 1).copied().ok_or_else(|| {
+                StoreError::Database("the insert returned too few positions".into())
+            })?;
+            appended.push(Appended {
+                stream: write.stream.clone(),
+                first_version,
+                last_version: first_version + n as u64 - 1,
+                last_position,
+            });
+        }
+        Ok(Attempt::Done(appended))
+    }
+}
+
+/// The first key of the per-stream advisory locks ('picl'); the second is
+/// `stream_lock_key`. Two-key locks never collide with the one-key lock of
+/// `picloud_append_events`.
+const STREAM_LOCK_CLASS: i32 = 0x7069_636c;
+
+/// FNV-1a (32 bit) of the stream name. Two streams sharing a key only take turns
+/// needlessly.
+fn stream_lock_key(stream: &str) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in stream.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i32::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// Insert one transaction's events (in order) through `picloud_append_events`;
+/// their positions, ascending.
+async fn insert(
+    conn: &mut PgConnection,
+    columns: Vec<EventColumns>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let n = columns.len();
+    let (mut stream, mut version, mut event_type, mut data) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut metadata, mut app, mut actor, mut recorded_at) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for c in columns {
+        stream.push(c.stream);
+        version.push(c.version);
+        event_type.push(c.event_type);
+        data.push(c.data);
+        metadata.push(c.metadata);
+        app.push(c.app);
+        actor.push(c.actor);
+        recorded_at.push(c.recorded_at);
+    }
+    sqlx::query_scalar("SELECT picloud_append_events($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(stream)
+        .bind(version)
+        .bind(event_type)
+        .bind(data)
+        .bind(metadata)
+        .bind(app)
+        .bind(actor)
+        .bind(recorded_at)
+        .fetch_all(conn)
+        .await
+}
+
+/// A duration in `0..=max`, from the v4 UUID generator's randomness (tests only).
+fn random_up_to(max: Duration) -> Duration {
+    let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+    let random = uuid::Uuid::new_v4().as_u64_pair().0;
+    Duration::from_micros(random % micros.saturating_add(1))
+}
+
+async fn stream_version_in(
+    conn: &mut PgConnection,
+    stream: &str,
+) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
+        .bind(stream)
+        .fetch_one(conn)
+        .await?;
+    version
+        .map(|v| {
+            u64::try_from(v)
+                .map_err(|_| StoreError::corrupt(format!("negative version in {stream}")))
+        })
+        .transpose()
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    params: Vec<Param>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for p in params {
+        query = match p {
+            Param::Text(v) => query.bind(v),
+            Param::Int(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+fn decode_events(rows: Vec<PgRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.iter()
+        .map(|row| EventRow::from_row(row)?.decode())
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
+        sql::validate(&writes)?;
+        for _ in 0..APPEND_ATTEMPTS {
+            if let Attempt::Done(appended) = self.append_once(&writes).await? {
+                self.wake.send_modify(|n| *n = n.wrapping_add(1));
+                return Ok(appended);
+            }
+        }
+        // Still losing races against writers that bypass the stream lock.
+        let write = &writes[0];
+        Err(VersionConflict {
+            stream: write.stream.clone(),
+            expected: write.expected,
+            actual: self.stream_version(&write.stream).await?,
+        }
+        .into())
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(AssertSqlSafe(sql::read_stream_sql()))
+            .bind(stream)
+            .bind(sql::to_i64(from_version, "from_version")?)
+            .bind(sql::limit(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        decode_events(rows)
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        stream_version_in(&mut conn, stream).await
+    }
+
+    async fn read_all(&self, after: i64, limit: usize) -> Result<ReadAll, StoreError> {
+        if limit == 0 {
+            return Ok(ReadAll::default());
+        }
+        // One statement, one snapshot: the rows and the horizon agree.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "WITH {READ_HORIZON} \
+             SELECT {}, e.xid < horizon.xid AS settled \
+             FROM events e CROSS JOIN horizon \
+             WHERE e.position > $1 ORDER BY e.position LIMIT $2",
+            sql::EVENT_COLUMNS
+        )))
+        .bind(after)
+        .bind(sql::limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let settled: bool = row.try_get("settled")?;
+            if !settled {
+                // Everything from here on waits for an older transaction.
+                return Ok(ReadAll {
+                    events,
+                    pending: true,
+                });
+            }
+            events.push(EventRow::from_row(row)?.decode()?);
+        }
+        Ok(ReadAll {
+            events,
+            pending: false,
+        })
+    }
+
+    async fn browse(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let built = sql::browse_query(filter, after, limit);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
+            .fetch_all(&self.pool)
+            .await?;
+        decode_events(rows)
+    }
+
+    async fn head_position(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(sql::HEAD_POSITION)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    fn wakeups(&self) -> watch::Receiver<u64> {
+        self.wake.subscribe()
+    }
+
+    async fn apply(
+        &self,
+        projection: &str,
+        ops: Vec<RowOp>,
+        checkpoint: i64,
+    ) -> Result<(), StoreError> {
+        readmodel::apply(&self.pool, projection, ops, checkpoint).await
+    }
+
+    async fn checkpoint(&self, projection: &str) -> Result<i64, StoreError> {
+        let position: Option<i64> = sqlx::query_scalar(sql::SELECT_CHECKPOINT)
+            .bind(projection)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(position.unwrap_or(0))
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_CHECKPOINTS)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn reset(&self, projection: &str, collections: &[&str]) -> Result<(), StoreError> {
+        readmodel::reset(&self.pool, projection, collections).await
+    }
+
+    async fn get_doc(&self, collection: &str, key: &str) -> Result<Option<Doc>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        readmodel::get_doc(&mut conn, collection, key, false).await
+    }
+
+    async fn query_docs(&self, q: &DocQuery) -> Result<Vec<Doc>, StoreError> {
+        if q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let built = sql::doc_query(q);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| sql::DocRow::from_row(row)?.decode())
+            .collect()
+    }
+
+    async fn save_snapshot(
+        &self,
+        name: &str,
+        position: i64,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::SAVE_SNAPSHOT)
+            .bind(name)
+            .bind(position)
+            .bind(bytes)
+            .bind(sql::now_micros())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(sql::LOAD_SNAPSHOT)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.listener.abort();
+        self.pool.close().await;
+    }
+}

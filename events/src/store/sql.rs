@@ -1,0 +1,385 @@
+//! What both backends share: checking an append before it touches the database,
+//! turning events into column values and rows back into events, and the SQL of
+//! the filtered queries (both backends take `$N` parameters).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+use crate::event::{EventFilter, NewEvent, RecordedEvent, StreamWrite};
+use crate::readmodel::DocQuery;
+use crate::upcast::upcast;
+
+/// The columns of `events` a reader selects, in the order `EventRow` expects.
+pub(crate) const EVENT_COLUMNS: &str =
+    "position, stream, version, event_type, data, metadata, recorded_at";
+
+/// The columns of `read_models` a reader selects, in the order `DocRow` expects.
+pub(crate) const DOC_COLUMNS: &str = "collection, key, app, sort, tag1, tag2, body";
+
+/// Refuse a batch that cannot be appended, before opening a transaction.
+pub(crate) fn validate(writes: &[StreamWrite]) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Err(StoreError::Invalid(
+            "append_many needs at least one stream".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for w in writes {
+        if w.stream.is_empty() {
+            return Err(StoreError::Invalid("a stream name cannot be empty".into()));
+        }
+        if w.events.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "no events to append to stream {}",
+                w.stream
+            )));
+        }
+        if !seen.insert(w.stream.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "stream {} appears twice in one append",
+                w.stream
+            )));
+        }
+        if let Some(e) = w.events.iter().find(|e| e.event_type.is_empty()) {
+            return Err(StoreError::Invalid(format!(
+                "an event type cannot be empty (stream {}, data {})",
+                w.stream, e.data
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One event as column values, ready to insert.
+pub(crate) struct EventColumns {
+    pub stream: String,
+    pub version: i64,
+    pub event_type: String,
+    pub data: String,
+    pub metadata: String,
+    pub app: Option<String>,
+    pub actor: Option<String>,
+    pub recorded_at: i64,
+}
+
+impl EventColumns {
+    pub(crate) fn new(
+        stream: &str,
+        version: u64,
+        event: &NewEvent,
+        recorded_at: i64,
+    ) -> Result<Self, StoreError> {
+        let metadata = serde_json::to_string(&event.metadata)
+            .map_err(|e| StoreError::Invalid(format!("metadata is not serialisable: {e}")))?;
+        Ok(EventColumns {
+            stream: stream.to_owned(),
+            version: to_i64(version, "version")?,
+            event_type: event.event_type.clone(),
+            data: event.data.to_string(),
+            metadata,
+            app: event.metadata.app.clone(),
+            actor: event.metadata.actor.clone(),
+            recorded_at,
+        })
+    }
+}
+
+/// The append time, at the precision the store keeps (microseconds), so what is
+/// read back equals what was written.
+pub(crate) fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+/// A row of `EVENT_COLUMNS`, before decoding.
+pub(crate) struct EventRow {
+    pub position: i64,
+    pub stream: String,
+    pub version: i64,
+    pub event_type: String,
+    pub data: String,
+    pub metadata: String,
+    pub recorded_at: i64,
+}
+
+impl EventRow {
+    /// Decode, then bring the event to its type's current schema.
+    pub(crate) fn decode(self) -> Result<RecordedEvent, StoreError> {
+        let at = |what: &str| {
+            format!(
+                "{what} of event {} ({} v{})",
+                self.position, self.stream, self.version
+            )
+        };
+        let data = serde_json::from_str(&self.data)
+            .map_err(|e| StoreError::corrupt(format!("{}: {e}", at("data"))))?;
+        let metadata = serde_json::from_str(&self.metadata)
+            .map_err(|e| StoreError::corrupt(format!("{}: {e}", at("metadata"))))?;
+        let version = u64::try_from(self.version)
+            .map_err(|_| StoreError::corrupt(format!("negative {}", at("version"))))?;
+        let recorded_at = from_micros(self.recorded_at)
+            .ok_or_else(|| StoreError::corrupt(format!("bad {}", at("recorded_at"))))?;
+        Ok(upcast(RecordedEvent {
+            position: self.position,
+            stream: self.stream,
+            version,
+            event_type: self.event_type,
+            data,
+            metadata,
+            recorded_at,
+        }))
+    }
+}
+
+impl EventRow {
+    /// Read `EVENT_COLUMNS` from a row of either backend.
+    pub(crate) fn from_row<'r, R: sqlx::Row>(row: &'r R) -> Result<Self, sqlx::Error>
+    where
+        usize: sqlx::ColumnIndex<R>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(EventRow {
+            position: row.try_get(0)?,
+            stream: row.try_get(1)?,
+            version: row.try_get(2)?,
+            event_type: row.try_get(3)?,
+            data: row.try_get(4)?,
+            metadata: row.try_get(5)?,
+            recorded_at: row.try_get(6)?,
+        })
+    }
+}
+
+pub(crate) fn from_micros(micros: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+}
+
+/// A row of `DOC_COLUMNS`, before decoding.
+pub(crate) struct DocRow {
+    pub collection: String,
+    pub key: String,
+    pub app: Option<String>,
+    pub sort: i64,
+    pub tag1: Option<String>,
+    pub tag2: Option<String>,
+    pub body: String,
+}
+
+impl DocRow {
+    /// Read `DOC_COLUMNS` from a row of either backend.
+    pub(crate) fn from_row<'r, R: sqlx::Row>(row: &'r R) -> Result<Self, sqlx::Error>
+    where
+        usize: sqlx::ColumnIndex<R>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(DocRow {
+            collection: row.try_get(0)?,
+            key: row.try_get(1)?,
+            app: row.try_get(2)?,
+            sort: row.try_get(3)?,
+            tag1: row.try_get(4)?,
+            tag2: row.try_get(5)?,
+            body: row.try_get(6)?,
+        })
+    }
+
+    pub(crate) fn decode(self) -> Result<crate::readmodel::Doc, StoreError> {
+        let body = serde_json::from_str(&self.body).map_err(|e| {
+            StoreError::corrupt(format!(
+                "body of document {}/{}: {e}",
+                self.collection, self.key
+            ))
+        })?;
+        Ok(crate::readmodel::Doc {
+            collection: self.collection,
+            key: self.key,
+            app: self.app,
+            sort: self.sort,
+            tag1: self.tag1,
+            tag2: self.tag2,
+            body,
+        })
+    }
+}
+
+pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} {value} is out of range")))
+}
+
+/// A `LIMIT` value: SQL wants a signed integer.
+pub(crate) fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A value bound to a `$N` of a built query.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A query built from the filters that are set, so each shape can use its index
+/// (a generic `($2 IS NULL OR app = $2)` plan cannot).
+pub(crate) struct Built {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Built {
+    fn new(select: &str) -> Self {
+        Built {
+            sql: select.to_owned(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Append ` AND <column> <op> $N` with `value` as `$N`.
+    fn and(&mut self, column: &str, op: &str, value: Param) {
+        self.params.push(value);
+        self.sql
+            .push_str(&format!(" AND {column} {op} ${}", self.params.len()));
+    }
+
+    fn tail(&mut self, order: &str, limit: i64) {
+        self.params.push(Param::Int(limit));
+        self.sql
+            .push_str(&format!(" ORDER BY {order} LIMIT ${}", self.params.len()));
+    }
+}
+
+pub(crate) fn browse_query(filter: &EventFilter, after: i64, limit: usize) -> Built {
+    let mut q = Built::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE"));
+    q.and("position", ">", Param::Int(after));
+    let text = |v: &Option<String>| v.clone().map(Param::Text);
+    if let Some(v) = text(&filter.stream) {
+        q.and("stream", "=", v);
+    }
+    if let Some(v) = text(&filter.app) {
+        q.and("app", "=", v);
+    }
+    if let Some(v) = text(&filter.actor) {
+        q.and("actor", "=", v);
+    }
+    if let Some(v) = text(&filter.event_type) {
+        q.and("event_type", "=", v);
+    }
+    if let Some(since) = filter.since {
+        q.and("recorded_at", ">=", Param::Int(since.timestamp_micros()));
+    }
+    if let Some(until) = filter.until {
+        q.and("recorded_at", "<", Param::Int(until.timestamp_micros()));
+    }
+    q.tail("position", self::limit(limit));
+    q
+}
+
+pub(crate) fn doc_query(query: &DocQuery) -> Built {
+    let mut q = Built::new(&format!("SELECT {DOC_COLUMNS} FROM read_models WHERE TRUE"));
+    q.and("collection", "=", Param::Text(query.collection.clone()));
+    if let Some(app) = &query.app {
+        q.and("app", "=", Param::Text(app.clone()));
+    }
+    if let Some(tag) = &query.tag1 {
+        q.and("tag1", "=", Param::Text(tag.clone()));
+    }
+    if let Some(tag) = &query.tag2 {
+        q.and("tag2", "=", Param::Text(tag.clone()));
+    }
+    if let Some(before) = query.before_sort {
+        q.and("sort", "<", Param::Int(before));
+    }
+    q.tail("sort DESC, key DESC", limit(query.limit));
+    q
+}
+
+// The read-model statements are the same text on both backends.
+
+/// Advance a checkpoint; returns a row only if it moved forward, which makes a
+/// re-delivered batch a no-op and locks the row against a concurrent applier.
+pub(crate) const ADVANCE_CHECKPOINT: &str = "INSERT INTO checkpoints (projection, position) \
+     VALUES ($1, $2) \
+     ON CONFLICT (projection) DO UPDATE SET position = excluded.position \
+     WHERE checkpoints.position < excluded.position \
+     RETURNING position";
+pub(crate) const SELECT_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE projection = $1";
+pub(crate) const SELECT_CHECKPOINTS: &str =
+    "SELECT projection, position FROM checkpoints ORDER BY projection";
+pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE projection = $1";
+pub(crate) const PUT_DOC: &str = "INSERT INTO read_models \
+     (collection, key, projection, app, sort, tag1, tag2, body) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (collection, key) DO UPDATE SET \
+     projection = excluded.projection, app = excluded.app, sort = excluded.sort, \
+     tag1 = excluded.tag1, tag2 = excluded.tag2, body = excluded.body";
+pub(crate) const DELETE_DOC: &str = "DELETE FROM read_models WHERE collection = $1 AND key = $2";
+pub(crate) const DELETE_COLLECTION: &str = "DELETE FROM read_models WHERE collection = $1";
+pub(crate) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots (name, position, bytes, saved_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET \
+     position = excluded.position, bytes = excluded.bytes, saved_at = excluded.saved_at";
+pub(crate) const LOAD_SNAPSHOT: &str = "SELECT position, bytes FROM snapshots WHERE name = $1";
+
+pub(crate) fn get_doc_sql() -> String {
+    format!("SELECT {DOC_COLUMNS} FROM read_models WHERE collection = $1 AND key = $2")
+}
+
+// The log statements shared by both backends.
+
+pub(crate) const STREAM_VERSION: &str = "SELECT MAX(version) FROM events WHERE stream = $1";
+pub(crate) const HEAD_POSITION: &str = "SELECT COALESCE(MAX(position), 0) FROM events";
+
+pub(crate) fn read_stream_sql() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream = $1 AND version >= $2 \
+         ORDER BY version LIMIT $3"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ExpectedVersion, Metadata};
+
+    #[test]
+    fn browse_numbers_only_the_filters_that_are_set() {
+        let filter = EventFilter {
+            app: Some("a".into()),
+            event_type: Some("T".into()),
+            ..EventFilter::default()
+        };
+        let q = browse_query(&filter, 7, 10);
+        assert!(q.sql.ends_with(
+            "WHERE TRUE AND position > $1 AND app = $2 AND event_type = $3 ORDER BY position LIMIT $4"
+        ));
+        assert_eq!(
+            q.params,
+            vec![
+                Param::Int(7),
+                Param::Text("a".into()),
+                Param::Text("T".into()),
+                Param::Int(10)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_or_doubled_batch_is_invalid() {
+        assert!(validate(&[]).is_err());
+        let write = |events: Vec<NewEvent>| StreamWrite {
+            stream: "s".into(),
+            expected: ExpectedVersion::Any,
+            events,
+        };
+        assert!(validate(&[write(vec![])]).is_err());
+        let one = vec![NewEvent::new(
+            "T",
+            serde_json::json!({}),
+            Metadata::default(),
+        )];
+        assert!(validate(&[write(one.clone())]).is_ok());
+        assert!(validate(&[write(one.clone()), write(one)]).is_err());
+    }
+}

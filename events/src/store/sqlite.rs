@@ -1,0 +1,328 @@
+//! The embedded backend: one SQLite file in WAL mode, nothing to install.
+//!
+//! All writes go through a pool of one connection and start with `BEGIN
+//! IMMEDIATE`: one writer at a time, so our own appenders never meet
+//! `SQLITE_BUSY`, and another process on the same file (the CLI) waits on the busy
+//! timeout. Because the write lock is held from the first insert to the commit,
+//! positions are assigned in commit order and `position > after` is a safe read:
+//! `read_all` never has anything `pending`. Reads use a separate small pool; in
+//! WAL mode they never block the writer. Wake-ups are in-process.
+
+mod readmodel;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use tokio::sync::watch;
+
+use super::sql::{self, EventColumns, EventRow, Param};
+use super::{Backend, ReadAll, Store};
+use crate::error::{StoreError, VersionConflict};
+use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
+use crate::migrate;
+use crate::readmodel::{Doc, DocQuery, RowOp};
+
+/// How long a writer waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const READERS: u32 = 4;
+
+pub struct SqliteStore {
+    /// Exactly one connection: the single writer.
+    writer: SqlitePool,
+    reader: SqlitePool,
+    wake: watch::Sender<u64>,
+}
+
+impl SqliteStore {
+    /// Open (creating the file and its directory if missing) and migrate.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a crash (of the process) loses nothing; a power cut may
+            // lose the last transactions but never corrupts the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        // No idle timeout or lifetime: the pools' maintenance would otherwise wake
+        // up on a timer while the node is idle.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        migrate::run_sqlite(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        let (wake, _) = watch::channel(0);
+        Ok(SqliteStore {
+            writer,
+            reader,
+            wake,
+        })
+    }
+}
+
+async fn stream_version_in(
+    conn: &mut SqliteConnection,
+    stream: &str,
+) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
+        .bind(stream)
+        .fetch_one(conn)
+        .await?;
+    version
+        .map(|v| {
+            u64::try_from(v)
+                .map_err(|_| StoreError::corrupt(format!("negative version in {stream}")))
+        })
+        .transpose()
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    params: Vec<Param>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    for p in params {
+        query = match p {
+            Param::Text(v) => query.bind(v),
+            Param::Int(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+fn decode_events(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.iter()
+        .map(|row| EventRow::from_row(row)?.decode())
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
+        sql::validate(&writes)?;
+        let recorded_at = sql::now_micros();
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut appended = Vec::with_capacity(writes.len());
+        for write in &writes {
+            let current = stream_version_in(&mut tx, &write.stream).await?;
+            let conflict = || VersionConflict {
+                stream: write.stream.clone(),
+                expected: write.expected,
+                actual: current,
+            };
+            if !write.expected.matches(current) {
+                // Dropping `tx` rolls back the streams already written.
+                return Err(conflict().into());
+            }
+            let first_version = current.unwrap_or(0) + 1;
+            let mut last_position = 0;
+            for (version, event) in (first_version..).zip(&write.events) {
+                let c = EventColumns::new(&write.stream, version, event, recorded_at)?;
+                last_position = sqlx::query_scalar(
+                    "INSERT INTO events \
+                     (stream, version, event_type, data, metadata, app, actor, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING position",
+                )
+                .bind(c.stream)
+                .bind(c.version)
+                .bind(c.event_type)
+                .bind(c.data)
+                .bind(c.metadata)
+                .bind(c.app)
+                .bind(c.actor)
+                .bind(c.recorded_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    // Cannot happen under BEGIN IMMEDIATE, but a unique violation
+                    // is a version conflict whatever its cause.
+                    sqlx::Error::Database(db) if db.is_unique_violation() => conflict().into(),
+                    _ => StoreError::from(e),
+                })?;
+            }
+            appended.push(Appended {
+                stream: write.stream.clone(),
+                first_version,
+                last_version: first_version + write.events.len() as u64 - 1,
+                last_position,
+            });
+        }
+        tx.commit().await?;
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(appended)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(AssertSqlSafe(sql::read_stream_sql()))
+            .bind(stream)
+            .bind(sql::to_i64(from_version, "from_version")?)
+            .bind(sql::limit(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        decode_events(rows)
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        stream_version_in(&mut conn, stream).await
+    }
+
+    async fn read_all(&self, after: i64, limit: usize) -> Result<ReadAll, StoreError> {
+        if limit == 0 {
+            return Ok(ReadAll::default());
+        }
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            sql::EVENT_COLUMNS
+        )))
+        .bind(after)
+        .bind(sql::limit(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(ReadAll {
+            events: decode_events(rows)?,
+            // Commit order is position order here: nothing can be held back.
+            pending: false,
+        })
+    }
+
+    async fn browse(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let built = sql::browse_query(filter, after, limit);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
+            .fetch_all(&self.reader)
+            .await?;
+        decode_events(rows)
+    }
+
+    async fn head_position(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(sql::HEAD_POSITION)
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    fn wakeups(&self) -> watch::Receiver<u64> {
+        self.wake.subscribe()
+    }
+
+    async fn apply(
+        &self,
+        projection: &str,
+        ops: Vec<RowOp>,
+        checkpoint: i64,
+    ) -> Result<(), StoreError> {
+        readmodel::apply(&self.writer, projection, ops, checkpoint).await
+    }
+
+    async fn checkpoint(&self, projection: &str) -> Result<i64, StoreError> {
+        let position: Option<i64> = sqlx::query_scalar(sql::SELECT_CHECKPOINT)
+            .bind(projection)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(position.unwrap_or(0))
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_CHECKPOINTS)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn reset(&self, projection: &str, collections: &[&str]) -> Result<(), StoreError> {
+        readmodel::reset(&self.writer, projection, collections).await
+    }
+
+    async fn get_doc(&self, collection: &str, key: &str) -> Result<Option<Doc>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        readmodel::get_doc(&mut conn, collection, key).await
+    }
+
+    async fn query_docs(&self, q: &DocQuery) -> Result<Vec<Doc>, StoreError> {
+        if q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let built = sql::doc_query(q);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| sql::DocRow::from_row(row)?.decode())
+            .collect()
+    }
+
+    async fn save_snapshot(
+        &self,
+        name: &str,
+        position: i64,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::SAVE_SNAPSHOT)
+            .bind(name)
+            .bind(position)
+            .bind(bytes)
+            .bind(sql::now_micros())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(sql::LOAD_SNAPSHOT)
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

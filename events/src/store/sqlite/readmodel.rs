@@ -1,0 +1,99 @@
+//! Read-model writes on SQLite: a projection's ops and its checkpoint in one
+//! write transaction.
+
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+
+use crate::error::StoreError;
+use crate::readmodel::{self, Doc, RowOp};
+use crate::store::sql;
+
+pub(super) async fn apply(
+    writer: &SqlitePool,
+    projection: &str,
+    ops: Vec<RowOp>,
+    checkpoint: i64,
+) -> Result<(), StoreError> {
+    // The stored checkpoint is at least 0, so this could never advance it.
+    if checkpoint <= 0 {
+        return Ok(());
+    }
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let advanced: Option<i64> = sqlx::query_scalar(sql::ADVANCE_CHECKPOINT)
+        .bind(projection)
+        .bind(checkpoint)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if advanced.is_none() {
+        // Already applied (a re-delivery): change nothing.
+        return Ok(());
+    }
+    for op in ops {
+        match op {
+            RowOp::Put(doc) => put(&mut tx, projection, &doc).await?,
+            RowOp::Merge(doc) => {
+                let doc = match get_doc(&mut tx, &doc.collection, &doc.key).await? {
+                    Some(stored) => readmodel::merge(stored, doc),
+                    None => doc,
+                };
+                put(&mut tx, projection, &doc).await?;
+            }
+            RowOp::Delete { collection, key } => {
+                sqlx::query(sql::DELETE_DOC)
+                    .bind(collection)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn put(conn: &mut SqliteConnection, projection: &str, doc: &Doc) -> Result<(), StoreError> {
+    sqlx::query(sql::PUT_DOC)
+        .bind(&doc.collection)
+        .bind(&doc.key)
+        .bind(projection)
+        .bind(&doc.app)
+        .bind(doc.sort)
+        .bind(&doc.tag1)
+        .bind(&doc.tag2)
+        .bind(doc.body.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn get_doc(
+    conn: &mut SqliteConnection,
+    collection: &str,
+    key: &str,
+) -> Result<Option<Doc>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(sql::get_doc_sql()))
+        .bind(collection)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| sql::DocRow::from_row(&r)?.decode()).transpose()
+}
+
+pub(super) async fn reset(
+    writer: &SqlitePool,
+    projection: &str,
+    collections: &[&str],
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    for collection in collections {
+        sqlx::query(sql::DELETE_COLLECTION)
+            .bind(*collection)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(sql::DELETE_CHECKPOINT)
+        .bind(projection)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

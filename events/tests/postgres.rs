@@ -1,0 +1,497 @@
+//! The conformance suite against PostgreSQL, plus what only PostgreSQL has:
+//! late commits, LISTEN/NOTIFY between nodes, a listener that reconnects.
+//!
+//! `PICLOUD_TEST_DATABASE_URL` names a server (`ops/test.sh` starts one); each
+//! test creates its own database `picloud_test_<random>` and drops it after, so
+//! tests run in parallel. Without the variable the tests print a notice and pass,
+//! except under `CI=true`, where a missing PostgreSQL is a failure.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use picloud_events::store::conformance;
+use picloud_events::store::postgres::{TestHooks, open_with_hooks};
+use picloud_events::{ExpectedVersion, Store, StoreError};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+const SERVER_VAR: &str = "PICLOUD_TEST_DATABASE_URL";
+
+/// A database of its own for one test.
+struct TestDb {
+    server: String,
+    name: String,
+    url: String,
+}
+
+/// `None` (after a notice) when no server is configured outside CI.
+async fn fresh_db() -> Option<TestDb> {
+    let server = match std::env::var(SERVER_VAR) {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!(
+                    "{SERVER_VAR} is not set and CI=true: the PostgreSQL conformance suite \
+                     must run in CI. Run ops/test.sh, which starts a throwaway PostgreSQL."
+                );
+            }
+            eprintln!(
+                "notice: {SERVER_VAR} is not set; skipping this PostgreSQL test (ops/test.sh sets it)"
+            );
+            return None;
+        }
+    };
+    let name = format!("picloud_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {SERVER_VAR}: {e}"));
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database");
+    let _ = conn.close().await;
+    Some(TestDb {
+        url: with_database(&server, &name),
+        server,
+        name,
+    })
+}
+
+impl TestDb {
+    async fn drop_db(self) {
+        if let Ok(mut conn) = PgConnection::connect(&self.server).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            if let Err(e) = sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await {
+                eprintln!("warning: could not drop {}: {e}", self.name);
+            }
+            let _ = conn.close().await;
+        }
+    }
+
+    async fn raw(&self) -> PgConnection {
+        PgConnection::connect(&self.url)
+            .await
+            .expect("raw connection")
+    }
+}
+
+/// The server URL with its database replaced by `db` (query string kept).
+fn with_database(server: &str, db: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (server, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut url = format!("{}/{db}", &base[..path]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+/// Run `test` against a fresh store on a fresh database, then clean up (also when
+/// the test panics).
+async fn run<F, Fut>(hooks: TestHooks, test: F)
+where
+    F: FnOnce(Arc<dyn Store>, Arc<TestDb>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(db) = fresh_db().await else { return };
+    let db = Arc::new(db);
+    let store = open_with_hooks(&db.url, hooks)
+        .await
+        .expect("open a PostgreSQL store");
+    let outcome = tokio::spawn(test(store.clone(), db.clone())).await;
+    store.close().await;
+    drop(store);
+    if let Ok(db) = Arc::try_unwrap(db) {
+        db.drop_db().await;
+    }
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                run(TestHooks::default(), |store, _| conformance::$name(store)).await;
+            }
+        )*
+    };
+}
+
+conformance!(
+    append_and_read_round_trip_every_field,
+    append_with_any_appends_whatever_the_stream_holds,
+    append_to_an_existing_stream_with_no_stream_is_a_conflict,
+    append_with_stale_expected_version_is_a_conflict,
+    append_with_exact_version_on_a_missing_stream_is_a_conflict,
+    append_with_exact_zero_accepts_an_empty_stream,
+    empty_append_is_invalid,
+    append_many_appends_every_stream_in_one_go,
+    append_many_is_all_or_nothing,
+    read_stream_starts_at_from_version_and_stops_at_limit,
+    read_all_is_in_position_order_and_pages_with_after,
+    browse_filters_by_every_field,
+    head_position_is_zero_then_the_last_position,
+    wakeup_fires_after_an_append,
+    ping_answers,
+    racing_appenders_with_the_same_expected_version_one_wins,
+    racing_no_stream_claims_one_wins,
+    concurrent_any_appends_to_one_stream_all_succeed,
+    apply_writes_docs_and_checkpoint_together,
+    apply_is_idempotent_for_an_old_checkpoint,
+    merge_updates_top_level_keys_and_set_columns,
+    delete_removes_a_document,
+    doc_query_filters_by_app_and_tags,
+    doc_query_is_newest_first_and_pages_with_before_sort,
+    reset_clears_the_collections_and_the_checkpoint,
+    snapshots_round_trip_and_replace,
+    catch_up_applies_the_log_and_rebuild_gives_the_same_state,
+    follow_applies_new_events_and_stops_on_shutdown,
+);
+
+/// Random 0–20 ms between insert and commit: appends commit out of position order.
+fn late_commits() -> TestHooks {
+    TestHooks {
+        commit_delay_max: Some(Duration::from_millis(20)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appenders_and_a_follower_see_every_event_once_in_order() {
+    run(late_commits(), |store, _| {
+        conformance::concurrent_appenders_and_a_follower_see_every_event_once_in_order(store)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_appenders_with_late_commits_one_wins() {
+    run(late_commits(), |store, _| {
+        conformance::racing_appenders_with_the_same_expected_version_one_wins(store)
+    })
+    .await;
+}
+
+/// Insert one event in `conn`'s open transaction the way the store does.
+async fn insert_uncommitted(conn: &mut PgConnection, stream: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT picloud_append_events(ARRAY[$1], ARRAY[1::bigint], ARRAY['Late'], ARRAY['{}'], \
+         ARRAY['{\"schema\":1}'], ARRAY[NULL::text], ARRAY[NULL::text], ARRAY[0::bigint])",
+    )
+    .bind(stream)
+    .fetch_one(conn)
+    .await
+    .expect("insert in an open transaction")
+}
+
+fn positions(events: &[picloud_events::RecordedEvent]) -> Vec<i64> {
+    events.iter().map(|e| e.position).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_all_holds_back_events_behind_an_open_transaction() {
+    run(TestHooks::default(), |store, db| async move {
+        let first = store
+            .append(
+                "a",
+                ExpectedVersion::NoStream,
+                vec![conformance::event("A", serde_json::json!({}))],
+            )
+            .await
+            .expect("append");
+        let mut late = db.raw().await;
+        sqlx::query("BEGIN")
+            .execute(&mut late)
+            .await
+            .expect("begin");
+        let held = insert_uncommitted(&mut late, "late").await;
+        let after = store
+            .append(
+                "b",
+                ExpectedVersion::NoStream,
+                vec![conformance::event("B", serde_json::json!({}))],
+            )
+            .await
+            .expect("append");
+        assert!(first.last_position < held && held < after.last_position);
+
+        // `b` is committed, but `late` (a smaller position) may still commit.
+        let read = store
+            .read_all(first.last_position, 10)
+            .await
+            .expect("read_all");
+        assert_eq!(
+            positions(&read.events),
+            Vec::<i64>::new(),
+            "nothing past the open transaction"
+        );
+        assert!(read.pending, "committed events wait: pending");
+        let read = store.read_all(0, 10).await.expect("read_all");
+        assert_eq!(positions(&read.events), vec![first.last_position]);
+        assert!(read.pending);
+
+        sqlx::query("COMMIT")
+            .execute(&mut late)
+            .await
+            .expect("commit");
+        let read = store
+            .read_all(first.last_position, 10)
+            .await
+            .expect("read_all");
+        assert_eq!(
+            positions(&read.events),
+            vec![held, after.last_position],
+            "the late commit is not skipped"
+        );
+        assert!(!read.pending);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolled_back_append_leaves_a_gap_that_readers_pass() {
+    run(TestHooks::default(), |store, db| async move {
+        let mut aborted = db.raw().await;
+        sqlx::query("BEGIN")
+            .execute(&mut aborted)
+            .await
+            .expect("begin");
+        let gap = insert_uncommitted(&mut aborted, "gone").await;
+        let kept = store
+            .append(
+                "kept",
+                ExpectedVersion::NoStream,
+                vec![conformance::event("K", serde_json::json!({}))],
+            )
+            .await
+            .expect("append");
+        assert!(store.read_all(0, 10).await.expect("read_all").pending);
+        sqlx::query("ROLLBACK")
+            .execute(&mut aborted)
+            .await
+            .expect("rollback");
+        let read = store.read_all(0, 10).await.expect("read_all");
+        assert_eq!(positions(&read.events), vec![kept.last_position]);
+        assert!(kept.last_position > gap && !read.pending);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_open_write_transaction_in_this_database_holds_readers_back() {
+    run(TestHooks::default(), |store, db| async move {
+        let mut other = db.raw().await;
+        sqlx::query("BEGIN")
+            .execute(&mut other)
+            .await
+            .expect("begin");
+        // Any write takes an xid; this transaction could still insert events.
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut other)
+            .await
+            .expect("take an xid");
+        let appended = store
+            .append(
+                "s",
+                ExpectedVersion::NoStream,
+                vec![conformance::event("A", serde_json::json!({}))],
+            )
+            .await
+            .expect("append");
+        let read = store.read_all(0, 10).await.expect("read_all");
+        assert!(read.events.is_empty() && read.pending, "{read:?}");
+        sqlx::query("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("rollback");
+        let read = store.read_all(0, 10).await.expect("read_all");
+        assert_eq!(positions(&read.events), vec![appended.last_position]);
+        assert!(!read.pending);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_open_transaction_in_another_database_does_not_hold_readers_back() {
+    run(TestHooks::default(), |store, _| async move {
+        let Some(elsewhere) = fresh_db().await else {
+            return;
+        };
+        let mut other = elsewhere.raw().await;
+        sqlx::query("BEGIN")
+            .execute(&mut other)
+            .await
+            .expect("begin");
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut other)
+            .await
+            .expect("take an xid");
+        let appended = store
+            .append(
+                "s",
+                ExpectedVersion::NoStream,
+                vec![conformance::event("A", serde_json::json!({}))],
+            )
+            .await
+            .expect("append");
+        let read = store.read_all(0, 10).await.expect("read_all");
+        let _ = other.close().await;
+        elsewhere.drop_db().await;
+        assert_eq!(positions(&read.events), vec![appended.last_position]);
+        assert!(
+            !read.pending,
+            "another database's transaction is not ours to wait for"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wakeup_reaches_another_node_through_notify() {
+    run(TestHooks::default(), |a, db| async move {
+        let b = open_with_hooks(&db.url, TestHooks::default())
+            .await
+            .expect("second node");
+        let mut wake = b.wakeups();
+        // The listener bumps once when it is connected and listening.
+        tokio::time::timeout(Duration::from_secs(10), wake.wait_for(|n| *n >= 1))
+            .await
+            .expect("the listener connects")
+            .expect("alive");
+        wake.borrow_and_update();
+        a.append(
+            "s",
+            ExpectedVersion::Any,
+            vec![conformance::event("A", serde_json::json!({}))],
+        )
+        .await
+        .expect("append on node a");
+        tokio::time::timeout(Duration::from_secs(5), wake.changed())
+            .await
+            .expect("node b wakes up after node a appends")
+            .expect("alive");
+        b.close().await;
+    })
+    .await;
+}
+
+/// Listener connections of this database that are listening right now.
+async fn listeners(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(conn)
+    .await
+    .expect("pg_stat_activity")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_listener_reconnects_after_its_connection_is_killed() {
+    run(TestHooks::default(), |a, db| async move {
+        let b = open_with_hooks(&db.url, TestHooks::default()).await.expect("second node");
+        let mut wake = b.wakeups();
+        let mut admin = db.raw().await;
+        for _ in 0..200 {
+            if listeners(&mut admin).await >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(listeners(&mut admin).await, 2, "both nodes listen");
+        let before = *wake.borrow_and_update();
+
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .expect("terminate the listeners");
+        assert_eq!(killed.len(), 2);
+
+        // Woken by the reconnect itself (notifications may have been missed).
+        tokio::time::timeout(Duration::from_secs(10), wake.wait_for(|n| *n != before))
+            .await
+            .expect("a wake-up after the connection drops")
+            .expect("alive");
+        let mut back = false;
+        for _ in 0..400 {
+            if listeners(&mut admin).await >= 2 {
+                back = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(back, "the listeners reconnect");
+
+        wake.borrow_and_update();
+        a.append("s", ExpectedVersion::Any, vec![conformance::event("A", serde_json::json!({}))])
+            .await
+            .expect("append on node a");
+        tokio::time::timeout(Duration::from_secs(5), wake.changed())
+            .await
+            .expect("notifications arrive again after the reconnect")
+            .expect("alive");
+        b.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_opening_together_migrate_once() {
+    let Some(db) = fresh_db().await else { return };
+    let (a, b) = tokio::join!(
+        open_with_hooks(&db.url, TestHooks::default()),
+        open_with_hooks(&db.url, TestHooks::default())
+    );
+    let (a, b) = (a.expect("node a opens"), b.expect("node b opens"));
+    let mut conn = db.raw().await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM picloud_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(applied, i64::from(picloud_events::migrate::SCHEMA_VERSION));
+    let _ = conn.close().await;
+    a.close().await;
+    b.close().await;
+    drop((a, b));
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable() {
+    // Port 1 on loopback: nothing listens there.
+    let err = picloud_events::open("postgres://nobody@127.0.0.1:1/none")
+        .await
+        .err();
+    assert!(matches!(err, Some(StoreError::Unavailable(_))), "{err:?}");
+}
+
+#[test]
+fn the_test_database_replaces_the_servers_database() {
+    assert_eq!(
+        with_database("postgres://u@127.0.0.1:5432/postgres", "t1"),
+        "postgres://u@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h:1", "t1"),
+        "postgres://u:p@h:1/t1"
+    );
+    assert_eq!(
+        with_database("postgresql://h/db?sslmode=disable", "t1"),
+        "postgresql://h/t1?sslmode=disable"
+    );
+}

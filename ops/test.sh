@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   formatting, clippy (warnings are errors), and every test of the workspace,
+#   with the store conformance suite run against SQLite and a throwaway PostgreSQL.
+#
+# PostgreSQL comes from ops/pg-test.sh (started here, stopped on exit) unless
+# PICLOUD_TEST_DATABASE_URL is already set. If it cannot start, CI=true makes
+# that fatal; elsewhere the PostgreSQL tests are skipped with a warning.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() {
+    echo "==> $*" >&2
+}
+
+pg_started=false
+cleanup() {
+    if [[ "$pg_started" == true ]]; then
+        ops/pg-test.sh stop || echo "warning: could not stop the test PostgreSQL" >&2
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if [[ -n "${PICLOUD_TEST_DATABASE_URL:-}" ]]; then
+    step "PostgreSQL: using PICLOUD_TEST_DATABASE_URL from the environment"
+else
+    step "PostgreSQL: starting a throwaway server (ops/pg-test.sh)"
+    if ops/pg-test.sh start; then
+        pg_started=true
+        PICLOUD_TEST_DATABASE_URL="$(ops/pg-test.sh url)"
+        export PICLOUD_TEST_DATABASE_URL
+    elif [[ "${CI:-}" == "true" ]]; then
+        echo "error: could not start PostgreSQL, and CI=true requires the PostgreSQL suite" >&2
+        exit 1
+    else
+        echo "warning: could not start PostgreSQL; its tests will be skipped" >&2
+    fi
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run --workspace"
+    cargo nextest run --workspace
+    # nextest does not run doctests.
+    step "cargo test --workspace --doc"
+    cargo test --workspace --doc
+else
+    step "cargo test --workspace"
+    cargo test --workspace
+fi
+
+step "all checks passed"

@@ -1,0 +1,72 @@
+//! PiCloud's script sandbox: runs one Rhai script version to an [`Outcome`] within
+//! [`Limits`], and nothing of the host is reachable from the script.
+//!
+//! The host (the executor-slot actors) keeps one [`Sandbox`] per node behind an `Arc`
+//! and calls [`Sandbox::run`] on dedicated threads with [`SLOT_STACK_SIZE`] stacks.
+//! The API calls [`Sandbox::compile`] and [`parse_overrides`] when a script is saved.
+//!
+//! # Layout
+//!
+//! - `sandbox.rs` — [`Sandbox`]: engine and AST caches, `compile`, `run`, `evict`.
+//! - `limits.rs` — [`Limits`], per-script [`Overrides`], admin [`Ceilings`] (env vars).
+//! - `engine.rs` — one locked-down engine per limits profile (no `eval`, no `sleep`,
+//!   no file modules; `print`/`debug` captured).
+//! - `run_state.rs` — per-run state reached by the shared engines' callbacks:
+//!   deadline, cancel flag, captured log, modules; `log_buffer.rs` caps the log.
+//! - `cache.rs` — compiled ASTs per script version; `resolver.rs` — `import` of the
+//!   app's module scripts ([`ModuleSource`]).
+//! - `ctx.rs` — [`RunInput`] and the `ctx` constant; `response.rs` — the script's
+//!   value as a [`Response`]; `error.rs` — Rhai errors as outcomes.
+//! - `json_value.rs` — JSON ⇄ Rhai values, depth-bounded.
+//! - `sdk.rs`, `sdk/{json,log,time,crypto}.rs` — the script SDK modules.
+//!
+//! # Example
+//!
+//! ```
+//! use picloud_sandbox::{Limits, NoModules, Outcome, RunInput, Sandbox, ScriptSource};
+//!
+//! let sandbox = Sandbox::new();
+//! let script = ScriptSource {
+//!     id: "s1".into(),
+//!     version: 1,
+//!     name: "hello".into(),
+//!     source: r#"#{ hello: ctx.params.name }"#.into(),
+//! };
+//! let input = RunInput {
+//!     app_id: "a1".into(),
+//!     app_slug: "demo".into(),
+//!     invocation_id: "i1".into(),
+//!     request: None,
+//!     params: [("name".to_string(), "pi".to_string())].into(),
+//!     event: serde_json::json!({ "kind": "async" }),
+//! };
+//! let result = sandbox.run(&script, &NoModules, &Limits::DEFAULT, input, None);
+//! let Outcome::Response(response) = result.outcome else { panic!() };
+//! assert_eq!(response.body, r#"{"hello":"pi"}"#);
+//! ```
+
+mod cache;
+mod ctx;
+mod engine;
+mod error;
+mod json_value;
+mod limits;
+mod log_buffer;
+mod outcome;
+mod resolver;
+mod response;
+mod run_state;
+mod sandbox;
+mod script;
+mod sdk;
+
+pub use ctx::{HttpRequest, RunInput};
+pub use limits::{Ceilings, Limits, OverrideError, Overrides, parse_overrides};
+pub use outcome::{CompileError, LogLevel, LogLine, Outcome, Response, RunResult};
+pub use sandbox::Sandbox;
+pub use script::{ModuleSource, NoModules, ScriptSource};
+
+/// Stack size for any thread that calls [`Sandbox::run`]. Tests prove that scripts at
+/// the ceilings of `max_call_levels` and `max_expr_depth` fit in it, in debug builds
+/// too. Only touched pages are backed by memory, so a large reservation is cheap.
+pub const SLOT_STACK_SIZE: usize = 64 * 1024 * 1024;

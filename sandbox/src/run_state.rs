@@ -1,0 +1,188 @@
+//! Per-run state that engine callbacks reach through thread-locals.
+//!
+//! Engines are cached and shared by every executor thread, so their callbacks
+//! (`on_progress`, `print`, `log::*`, the module resolver) cannot hold anything of one
+//! run. A run executes start to finish on one thread, so each thread holds the state
+//! of the run it is executing: [`RunGuard`] installs it and takes it back out (also on
+//! unwind). The cancel flag is borrowed from the caller, so it sits in a scoped
+//! thread-local, the one safe way to reach a borrow from a `'static` callback.
+//!
+//! `on_progress` also guards the thread's stack. Rhai bounds call depth and
+//! expression depth separately, but their product at the ceilings (256 calls, each
+//! deep in a 256-level expression) needs far more stack than any thread should have
+//! (about 1 GiB in a debug build). So a run that has used [`STACK_BUDGET`] bytes of
+//! stack below its entry point is stopped as if it had hit `max_call_levels`.
+//! Every expression Rhai evaluates passes through `on_progress`, so evaluation
+//! cannot recurse past the budget by more than one step.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rhai::{Dynamic, Module, ParseError, Shared};
+
+use crate::cache::Compiled;
+use crate::log_buffer::LogBuffer;
+use crate::outcome::LogLevel;
+
+/// `on_progress` looks at the clock and the cancel flag once per this many operations:
+/// often enough to stop within milliseconds, rarely enough to cost nothing measurable.
+const CHECK_EVERY: u64 = 64;
+
+/// Stack a run may use below the frame of `Sandbox::run`. The rest of
+/// [`SLOT_STACK_SIZE`](crate::SLOT_STACK_SIZE) is headroom for the caller's frames and
+/// for the (bounded) work Rhai does between two `on_progress` calls.
+pub(crate) const STACK_BUDGET: usize = crate::SLOT_STACK_SIZE / 4 * 3;
+
+thread_local! {
+    static RUN: RefCell<Option<RunState>> = const { RefCell::new(None) };
+    /// Stack address at the entry of the run on this thread (0: no run).
+    static STACK_BASE: Cell<usize> = const { Cell::new(0) };
+}
+
+scoped_tls::scoped_thread_local!(static CANCEL: AtomicBool);
+
+/// A flag that is never raised, for runs without a cancel flag.
+static NEVER: AtomicBool = AtomicBool::new(false);
+
+/// The state of the run executing on this thread.
+pub(crate) struct RunState {
+    pub(crate) deadline: Instant,
+    pub(crate) log: LogBuffer,
+    /// Module scripts this run may import, looked up and compiled when it started.
+    pub(crate) modules: HashMap<String, Result<Arc<Compiled>, ParseError>>,
+    /// Modules being evaluated, outermost first: an import of one of these is a cycle.
+    pub(crate) importing: Vec<String>,
+    /// Modules evaluated by this run: a module is evaluated at most once per run.
+    pub(crate) loaded: HashMap<String, Shared<Module>>,
+}
+
+impl RunState {
+    pub(crate) fn new(deadline: Instant, max_log_bytes: usize) -> RunState {
+        RunState {
+            deadline,
+            log: LogBuffer::new(max_log_bytes),
+            modules: HashMap::new(),
+            importing: Vec::new(),
+            loaded: HashMap::new(),
+        }
+    }
+}
+
+/// Installs a [`RunState`] on this thread for the guard's lifetime. Whatever was there
+/// before (a run that started a nested run) is put back afterwards.
+pub(crate) struct RunGuard {
+    previous: Option<RunState>,
+    previous_base: usize,
+    finished: bool,
+}
+
+impl RunGuard {
+    pub(crate) fn enter(state: RunState) -> RunGuard {
+        let previous = RUN.with(|run| run.borrow_mut().replace(state));
+        let previous_base = STACK_BASE.replace(stack_address());
+        RunGuard {
+            previous,
+            previous_base,
+            finished: false,
+        }
+    }
+
+    /// Ends the run and hands back its state.
+    pub(crate) fn finish(mut self) -> Option<RunState> {
+        self.finished = true;
+        STACK_BASE.set(self.previous_base);
+        let previous = self.previous.take();
+        RUN.with(|run| std::mem::replace(&mut *run.borrow_mut(), previous))
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            STACK_BASE.set(self.previous_base);
+            let previous = self.previous.take();
+            // try_borrow_mut: never panic while unwinding.
+            RUN.with(|run| {
+                if let Ok(mut run) = run.try_borrow_mut() {
+                    *run = previous;
+                }
+            });
+        }
+    }
+}
+
+/// An address in the current stack frame. Only compared, never dereferenced.
+#[inline(never)]
+fn stack_address() -> usize {
+    let marker = 0u8;
+    std::ptr::from_ref(std::hint::black_box(&marker)) as usize
+}
+
+/// Bytes of stack used since the run on this thread started (0 outside a run).
+fn stack_used() -> usize {
+    match STACK_BASE.get() {
+        0 => 0,
+        base => base.abs_diff(stack_address()),
+    }
+}
+
+/// Runs `f` with this run's state, or returns `None` when no run is active on this
+/// thread (or the state is already borrowed further up the stack).
+pub(crate) fn with_state<R>(f: impl FnOnce(&mut RunState) -> R) -> Option<R> {
+    RUN.with(|run| run.try_borrow_mut().ok()?.as_mut().map(f))
+}
+
+/// Runs `f` with `cancel` visible to [`stop_reason`].
+pub(crate) fn with_cancel<R>(cancel: Option<&AtomicBool>, f: impl FnOnce() -> R) -> R {
+    CANCEL.set(cancel.unwrap_or(&NEVER), f)
+}
+
+/// Why a run must stop now, if it must.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Cancelled,
+    DeadlinePassed,
+    StackExhausted,
+}
+
+impl Stop {
+    /// The token `on_progress` terminates a run with, read back by `error.rs`.
+    pub(crate) const fn token(self) -> &'static str {
+        match self {
+            Stop::Cancelled => "picloud:cancelled",
+            Stop::DeadlinePassed => "picloud:deadline",
+            Stop::StackExhausted => "picloud:stack",
+        }
+    }
+}
+
+/// Checks the cancel flag and the deadline of the run on this thread.
+pub(crate) fn stop_reason() -> Option<Stop> {
+    if CANCEL.is_set() && CANCEL.with(|c| c.load(Ordering::Relaxed)) {
+        return Some(Stop::Cancelled);
+    }
+    let deadline = RUN.with(|run| run.try_borrow().ok()?.as_ref().map(|s| s.deadline))?;
+    (Instant::now() >= deadline).then_some(Stop::DeadlinePassed)
+}
+
+/// The engine's `on_progress` callback: a non-`()` return terminates the run with
+/// `ErrorTerminated`, which scripts cannot catch.
+pub(crate) fn on_progress(operations: u64) -> Option<Dynamic> {
+    // Checked on every call: one deep step can use a lot of stack.
+    let stop = if stack_used() > STACK_BUDGET {
+        Some(Stop::StackExhausted)
+    } else if operations % CHECK_EVERY == 0 {
+        stop_reason()
+    } else {
+        None
+    };
+    stop.map(|stop| Dynamic::from(stop.token()))
+}
+
+/// Captures one log line of the run on this thread (dropped when none is active).
+pub(crate) fn log(level: LogLevel, message: &str) {
+    with_state(|state| state.log.push(level, message));
+}

@@ -1,0 +1,175 @@
+//! [`Sandbox`]: compile-checks scripts and runs them to an [`Outcome`] within limits.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use rhai::{Dynamic, Engine, Scope};
+
+use crate::cache::AstCache;
+use crate::ctx::{self, RunInput};
+use crate::engine::{self, Libraries};
+use crate::limits::Limits;
+use crate::outcome::{CompileError, Outcome, RunResult};
+use crate::run_state::{self, RunGuard, RunState};
+use crate::script::{ModuleSource, ScriptSource};
+use crate::{error, resolver, response};
+
+/// Most engines kept at once. Each distinct [`Limits`] gets one; past this many (only
+/// reachable with many differently-tuned scripts) the cache starts over.
+const MAX_ENGINES: usize = 64;
+
+/// The script runtime of a node: shared through an `Arc` by all executor threads.
+pub struct Sandbox {
+    libraries: Libraries,
+    engines: DashMap<Limits, Arc<Engine>>,
+    scripts: AstCache,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            libraries: Libraries::new(),
+            engines: DashMap::new(),
+            scripts: AstCache::default(),
+        }
+    }
+
+    /// Compile-checks a script at write time, under the default limits (no execution).
+    pub fn compile(&self, source: &str) -> Result<(), CompileError> {
+        self.compile_with_limits(source, &Limits::DEFAULT)
+    }
+
+    /// Compile-checks a script under the limits it will run with: `max_expr_depth`
+    /// and the size of literals are checked while parsing.
+    pub fn compile_with_limits(&self, source: &str, limits: &Limits) -> Result<(), CompileError> {
+        let engine = self.engine(limits);
+        engine
+            .compile(source)
+            .map(|_| ())
+            .map_err(|err| error::compile_error(&err))
+    }
+
+    /// Runs one script to completion on the calling thread, which should have a stack
+    /// of at least [`SLOT_STACK_SIZE`](crate::SLOT_STACK_SIZE). Never panics, never
+    /// runs past `limits.timeout_ms`; if `cancel` becomes true the run stops and is
+    /// reported as [`Outcome::Timeout`].
+    pub fn run(
+        &self,
+        script: &ScriptSource,
+        modules: &dyn ModuleSource,
+        limits: &Limits,
+        input: RunInput,
+        cancel: Option<&AtomicBool>,
+    ) -> RunResult {
+        let started = Instant::now();
+        let deadline = started
+            .checked_add(Duration::from_millis(limits.timeout_ms))
+            .unwrap_or(started + Duration::from_secs(86_400 * 365));
+        let guard = RunGuard::enter(RunState::new(deadline, limits.max_log_bytes));
+
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run_state::with_cancel(cancel, || self.execute(script, modules, limits, &input))
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(script = %script.id, version = script.version, panic = %what, "script run panicked");
+            Outcome::script_error(format!("internal error while running the script: {what}"))
+        });
+
+        let (logs, logs_truncated) = guard
+            .finish()
+            .map(|state| state.log.into_parts())
+            .unwrap_or_default();
+        RunResult {
+            outcome,
+            logs,
+            logs_truncated,
+            duration: started.elapsed(),
+        }
+    }
+
+    /// Drops cached ASTs of a script (all versions): called when a script is deleted.
+    pub fn evict(&self, script_id: &str) {
+        self.scripts.evict(script_id);
+    }
+
+    fn execute(
+        &self,
+        script: &ScriptSource,
+        modules: &dyn ModuleSource,
+        limits: &Limits,
+        input: &RunInput,
+    ) -> Outcome {
+        let engine = self.engine(limits);
+        let compiled = match self
+            .scripts
+            .get_or_compile(&engine, script, limits.max_expr_depth)
+        {
+            Ok(compiled) => compiled,
+            Err(err) => return error::from_parse_error(&err),
+        };
+        if !compiled.imports.is_empty() {
+            let found = resolver::prefetch(
+                &compiled,
+                modules,
+                &self.scripts,
+                &engine,
+                limits.max_expr_depth,
+            );
+            run_state::with_state(|state| state.modules = found);
+        }
+        // Compiling may have used up a short deadline already.
+        if run_state::stop_reason().is_some() {
+            return Outcome::Timeout;
+        }
+
+        let mut scope = Scope::new();
+        scope.push_constant("ctx", ctx::build(input));
+        let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast);
+        match result {
+            Ok(value) => match response::from_value(&value) {
+                Ok(response) => Outcome::Response(response),
+                Err(message) => Outcome::script_error(message),
+            },
+            Err(err) => error::from_eval_error(&err, &script.name),
+        }
+    }
+
+    /// The engine for a limits profile, built on first use.
+    fn engine(&self, limits: &Limits) -> Arc<Engine> {
+        if let Some(engine) = self.engines.get(limits) {
+            return Arc::clone(&engine);
+        }
+        if self.engines.len() >= MAX_ENGINES {
+            self.engines.clear();
+        }
+        let engine = self
+            .engines
+            .entry(*limits)
+            .or_insert_with(|| Arc::new(engine::build(limits, &self.libraries)));
+        Arc::clone(&engine)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cached_engines(&self) -> usize {
+        self.engines.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cached_scripts(&self) -> usize {
+        self.scripts.len()
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox::new()
+    }
+}

@@ -1,0 +1,23 @@
+//! The script SDK: one static module per file, registered under its namespace.
+//!
+//! Each library is an `#[export_module]` registered with `register_static_module`, so
+//! scripts call `json::parse(..)`, `log::info(..)` and so on. Fallible functions are
+//! `#[rhai_fn(return_raw)]` and throw catchable runtime errors.
+
+use rhai::exported_module;
+use rhai::{Module, Shared};
+
+mod crypto;
+mod json;
+mod log;
+mod time;
+
+/// The SDK modules with the namespace each is registered under.
+pub(crate) fn modules() -> Vec<(&'static str, Shared<Module>)> {
+    vec![
+        ("json", exported_module!(json::json_functions).into()),
+        ("log", exported_module!(log::log_functions).into()),
+        ("time", exported_module!(time::time_functions).into()),
+        ("crypto", exported_module!(crypto::crypto_functions).into()),
+    ]
+}

@@ -1,0 +1,101 @@
+//! One typed configuration for a node, built once from flags and environment
+//! (clap reads both; a flag wins over its variable) and validated at start with a
+//! message naming the setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the event log lives.
+#[derive(Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// Data directory (SQLite file, bootstrap token).
+    #[arg(long, env = "PICLOUD_DATA_DIR", default_value = "./picloud-data")]
+    pub data_dir: PathBuf,
+    /// A postgres:// URL; when absent the store is SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database: Option<String>,
+}
+
+impl StoreArgs {
+    /// The store URL, after checking the settings.
+    pub fn store_url(&self) -> Result<String, String> {
+        match &self.database {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(url.clone())
+            }
+            Some(url) if url.starts_with("sqlite://") => Ok(url.clone()),
+            Some(_) => Err("--database / DATABASE_URL must be a postgres:// URL".into()),
+            None => {
+                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                    format!(
+                        "--data-dir / PICLOUD_DATA_DIR: cannot create {}: {e}",
+                        self.data_dir.display()
+                    )
+                })?;
+                Ok(picloud_events::store::sqlite_url(&self.data_dir))
+            }
+        }
+    }
+
+    /// The store named in logs, without credentials.
+    pub fn describe(&self) -> String {
+        match &self.database {
+            Some(url) => {
+                let host = url
+                    .split_once('@')
+                    .map(|(_, rest)| rest)
+                    .unwrap_or_else(|| url.split_once("://").map_or(url.as_str(), |(_, r)| r));
+                format!("postgres ({host})")
+            }
+            None => format!("sqlite ({})", self.data_dir.join("picloud.db").display()),
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "PICLOUD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Executor slots (threads running scripts); default: number of CPUs.
+    #[arg(long, env = "PICLOUD_SLOTS")]
+    pub slots: Option<usize>,
+    /// Runs that may wait for a free slot before the edge answers 503.
+    #[arg(long, env = "PICLOUD_QUEUE")]
+    pub queue: Option<usize>,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, env = "PICLOUD_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+    /// The owner's API token on first start (otherwise one is generated).
+    #[arg(long, env = "PICLOUD_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    /// Seconds to let in-flight requests finish on SIGTERM/Ctrl-C.
+    #[arg(long, env = "PICLOUD_DRAIN_SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
+}
+
+impl ServeArgs {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.slots == Some(0) {
+            return Err("--slots / PICLOUD_SLOTS must be at least 1".into());
+        }
+        if self.queue == Some(0) {
+            return Err("--queue / PICLOUD_QUEUE must be at least 1".into());
+        }
+        if self.body_limit == 0 {
+            return Err("--body-limit / PICLOUD_BODY_LIMIT must be at least 1".into());
+        }
+        if let Some(token) = &self.bootstrap_token {
+            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(
+                    "PICLOUD_BOOTSTRAP_TOKEN must be at least 16 characters with no spaces".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}

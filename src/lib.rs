@@ -1,0 +1,152 @@
+//! # picloud
+//!
+//! The binary's library: configuration, the CLI, and `run`, which wires the store,
+//! the runtime (actors) and the HTTP API together and serves until shutdown.
+//!
+//! - `config`: the typed settings (flags + environment).
+//! - `cli`: the clap command line.
+
+pub mod cli;
+pub mod config;
+
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use picloud_actors::{Runtime, RuntimeConfig};
+use picloud_api::{ApiConfig, ApiState};
+use picloud_sandbox::Ceilings;
+
+use crate::config::{ServeArgs, StoreArgs};
+
+/// Open the store (running migrations).
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn picloud_events::Store>> {
+    let url = args.store_url().map_err(anyhow::Error::msg)?;
+    picloud_events::open(&url)
+        .await
+        .with_context(|| format!("opening the store {}", args.describe()))
+}
+
+/// Run a node until `shutdown` resolves.
+pub async fn serve(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    args.validate().map_err(anyhow::Error::msg)?;
+    let (ceilings, warnings) = Ceilings::from_env();
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let store = open_store(&args.store).await?;
+    let mut runtime_config = RuntimeConfig {
+        ceilings,
+        ..RuntimeConfig::default()
+    };
+    if let Some(slots) = args.slots {
+        runtime_config.slots = slots;
+        runtime_config.queue = slots * 64;
+    }
+    if let Some(queue) = args.queue {
+        runtime_config.queue = queue;
+    }
+    let node_id = runtime_config.node_id.clone();
+
+    if let Some(token) =
+        picloud_actors::bootstrap::bootstrap(store.as_ref(), args.bootstrap_token.clone(), &node_id)
+            .await
+            .context("bootstrapping the owner user")?
+    {
+        if args.bootstrap_token.is_none() {
+            let file = write_token_file(&args.store.data_dir, &token)?;
+            // Printed once, on purpose: this is how the operator gets in.
+            println!("owner token: {token}");
+            println!("(also written to {})", file.display());
+            let _ = std::io::stdout().flush();
+        }
+        tracing::info!("bootstrapped a new instance with the owner user");
+    }
+
+    let runtime = Runtime::start(store.clone(), runtime_config)
+        .await
+        .context("starting the runtime")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("--listen / PICLOUD_LISTEN: cannot bind {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        listen = %addr,
+        store = %args.store.describe(),
+        node = %node_id,
+        slots = runtime.executor.slots,
+        "picloud {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let state = ApiState {
+        runtime: runtime.clone(),
+        config: Arc::new(ApiConfig {
+            body_limit: args.body_limit,
+        }),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain = Duration::from_secs(args.drain_seconds);
+    let server = tokio::spawn(picloud_api::serve(listener, state, async move {
+        let _ = stop_rx.await;
+    }));
+    shutdown.await;
+    tracing::info!("shutting down: draining in-flight requests");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(drain, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("drain deadline passed; stopping anyway"),
+    }
+    runtime.shutdown().await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Write the bootstrap token to `<data-dir>/bootstrap-token` with mode 0600.
+fn write_token_file(data_dir: &Path, token: &str) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("bootstrap-token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{token}")?;
+    Ok(path)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

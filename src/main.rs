@@ -1,0 +1,60 @@
+//! `picloud`: a thin binary over the `picloud` library.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use picloud::cli::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("picloud-io")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("picloud: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => picloud::serve(args, picloud::shutdown_signal()).await,
+            Command::Migrate(args) => {
+                let store = picloud::open_store(&args).await?;
+                store.close().await;
+                println!("migrations applied ({})", args.describe());
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("picloud: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(format: Option<&str>) {
+    let filter = EnvFilter::try_from_env("PICLOUD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,ractor=warn"));
+    let json = match format {
+        Some("json") => true,
+        Some(_) => false,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

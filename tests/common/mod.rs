@@ -1,0 +1,237 @@
+//! Helpers for tests that run the real `picloud` binary: start/stop a node on a
+//! free loopback port, a minimal HTTP/1.1 client, bounded waiting.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request with `Connection: close`; the body is read to the end.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line)?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+    let mut headers = Vec::new();
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+            {
+                chunked = true;
+            }
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let mut raw = Vec::new();
+    reader.read_to_end(&mut raw)?;
+    let body = if chunked { dechunk(&raw) } else { raw };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(pos) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&raw[..pos]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        let start = pos + 2;
+        out.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
+}
+
+/// Wait for `check` to hold, checking every 25 ms, for at most `limit`.
+pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `picloud serve`.
+pub struct Node {
+    pub addr: String,
+    pub child: Child,
+    pub data_dir: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Node {
+    pub fn start(data_dir: &Path, database: Option<&str>, envs: &[(&str, &str)]) -> Node {
+        let addr = format!("127.0.0.1:{}", free_port());
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let stdout = data_dir.join(format!("stdout-{}.log", addr.replace(':', "_")));
+        let stderr = data_dir.join(format!("stderr-{}.log", addr.replace(':', "_")));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_picloud"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(&addr)
+            .env_remove("DATABASE_URL")
+            .env_remove("PICLOUD_BOOTSTRAP_TOKEN")
+            .env("PICLOUD_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"));
+        if let Some(url) = database {
+            cmd.arg("--database").arg(url);
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn picloud");
+        let node = Node {
+            addr,
+            child,
+            data_dir: data_dir.to_owned(),
+            stdout,
+            stderr,
+        };
+        let ready = eventually(Duration::from_secs(60), || {
+            request(&node.addr, "GET", "/readyz", &[], None)
+                .ok()
+                .filter(|r| r.status == 200)
+        });
+        if ready.is_none() {
+            panic!(
+                "node did not become ready; stderr:\n{}",
+                std::fs::read_to_string(&node.stderr).unwrap_or_default()
+            );
+        }
+        node
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = eventually(Duration::from_secs(30), || {
+            self.child.try_wait().ok().flatten()
+        });
+        match status {
+            Some(s) => s,
+            None => {
+                let _ = self.child.kill();
+                panic!("node did not stop on SIGTERM");
+            }
+        }
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> Response {
+        let auth = format!("Bearer {token}");
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        request(
+            &self.addr,
+            method,
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            bytes.as_deref(),
+        )
+        .expect("request")
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(&self.addr, "GET", path, &[], None).expect("request")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,204 @@
+//! The spine, end to end through the real binary, on both stores: create an app,
+//! upload a script, add a route, call it; edit (served at once), roll back,
+//! restart (everything rebuilt from the log).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Node, eventually};
+use serde_json::json;
+
+/// A fresh PostgreSQL database for this test, or `None` (outside CI) when the
+/// test command provided no server.
+fn postgres_database() -> Option<String> {
+    let Ok(server) = std::env::var("PICLOUD_TEST_DATABASE_URL") else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!(
+                "PICLOUD_TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests (use ops/test.sh)"
+            );
+        }
+        eprintln!(
+            "notice: PICLOUD_TEST_DATABASE_URL unset; skipping the PostgreSQL run (ops/test.sh provides one)"
+        );
+        return None;
+    };
+    let name = format!("picloud_e2e_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+        )
+        .await
+        .expect("create database");
+    });
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+fn spine(database: Option<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let fixed_token = "pc_test_token_0123456789abcdef";
+    let envs: Vec<(&str, &str)> = if database.is_some() {
+        vec![("PICLOUD_BOOTSTRAP_TOKEN", fixed_token)]
+    } else {
+        vec![]
+    };
+    let node = Node::start(&data, database.as_deref(), &envs);
+    let token = if database.is_some() {
+        fixed_token.to_owned()
+    } else {
+        // Printed once and written to the data directory, mode 0600.
+        let file = data.join("bootstrap-token");
+        let token = std::fs::read_to_string(&file).expect("bootstrap-token file");
+        let token = token.trim().to_owned();
+        assert!(node.stdout().contains(&token), "token printed on stdout");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        token
+    };
+
+    // No token, wrong token.
+    assert_eq!(node.get("/api/v1/admin/apps").status, 401);
+    assert_eq!(
+        node.call("GET", "/api/v1/admin/apps", "nope", None).status,
+        401
+    );
+
+    let app = node.call(
+        "POST",
+        "/api/v1/admin/apps",
+        &token,
+        Some(json!({"slug": "demo", "name": "Demo"})),
+    );
+    assert_eq!(app.status, 201, "{}", app.text());
+    let app = app.json();
+    assert_eq!(app["slug"], "demo");
+    let dup = node.call(
+        "POST",
+        "/api/v1/admin/apps",
+        &token,
+        Some(json!({"slug": "demo"})),
+    );
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.json()["code"], "slug_taken");
+
+    let script = node.call(
+        "POST",
+        "/api/v1/admin/apps/demo/scripts",
+        &token,
+        Some(json!({"name": "hello", "source": "#{ hello: ctx.params.name }"})),
+    );
+    assert_eq!(script.status, 201, "{}", script.text());
+    let script_id = script.json()["id"].as_str().expect("script id").to_owned();
+
+    let route = node.call(
+        "POST",
+        "/api/v1/admin/apps/demo/routes",
+        &token,
+        Some(json!({"method": "GET", "path": "/hello/:name", "script_id": script_id})),
+    );
+    assert_eq!(route.status, 201, "{}", route.text());
+
+    let hello = node.get("/demo/hello/world");
+    assert_eq!(hello.status, 200, "{}", hello.text());
+    assert_eq!(hello.json(), json!({"hello": "world"}));
+    assert!(hello.header("x-request-id").is_some());
+    let invocation_id = hello
+        .header("x-invocation-id")
+        .expect("invocation id")
+        .to_owned();
+
+    // A new version is served at once.
+    let v2 = node.call(
+        "PUT",
+        &format!("/api/v1/admin/scripts/{script_id}"),
+        &token,
+        Some(json!({"source": "#{ hi: ctx.params.name, v: 2 }"})),
+    );
+    assert_eq!(v2.status, 200, "{}", v2.text());
+    assert_eq!(v2.json()["version"], 2);
+    assert_eq!(
+        node.get("/demo/hello/you").json(),
+        json!({"hi": "you", "v": 2})
+    );
+
+    // Rollback restores the old one.
+    let back = node.call(
+        "POST",
+        &format!("/api/v1/admin/scripts/{script_id}/rollback"),
+        &token,
+        Some(json!({"version": 1})),
+    );
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert_eq!(
+        node.get("/demo/hello/again").json(),
+        json!({"hello": "again"})
+    );
+
+    // The run was recorded (by the batching writer, shortly after).
+    let detail = eventually(Duration::from_secs(10), || {
+        let r = node.call(
+            "GET",
+            &format!("/api/v1/admin/invocations/{invocation_id}"),
+            &token,
+            None,
+        );
+        (r.status == 200).then(|| r.json())
+    })
+    .expect("invocation recorded");
+    assert_eq!(detail["status"], "succeeded");
+    assert_eq!(detail["response_status"], 200);
+
+    let status = node.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+
+    // Restart: everything is rebuilt from the log.
+    let node = Node::start(&data, database.as_deref(), &envs);
+    assert_eq!(
+        node.get("/demo/hello/restart").json(),
+        json!({"hello": "restart"})
+    );
+    let versions = node.call(
+        "GET",
+        &format!("/api/v1/admin/scripts/{script_id}/versions"),
+        &token,
+        None,
+    );
+    let versions = versions.json();
+    assert_eq!(versions["versions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(versions["versions"][1]["live"], true);
+    let listed = node
+        .call("GET", "/api/v1/admin/apps/demo/invocations", &token, None)
+        .json();
+    assert!(
+        listed["invocations"].as_array().map_or(0, Vec::len) >= 3,
+        "{listed}"
+    );
+    assert!(node.stop().success());
+}
+
+#[test]
+fn spine_on_sqlite() {
+    spine(None);
+}
+
+#[test]
+fn spine_on_postgres() {
+    if let Some(url) = postgres_database() {
+        spine(Some(url));
+    }
+}

@@ -89,12 +89,12 @@ impl ServeArgs {
         if self.body_limit == 0 {
             return Err("--body-limit / PICLOUD_BODY_LIMIT must be at least 1".into());
         }
-        if let Some(token) = &self.bootstrap_token {
-            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(
-                    "PICLOUD_BOOTSTRAP_TOKEN must be at least 16 characters with no spaces".into(),
-                );
-            }
+        if let Some(token) = &self.bootstrap_token
+            && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(
+                "PICLOUD_BOOTSTRAP_TOKEN must be at least 16 characters with no spaces".into(),
+            );
         }
         Ok(())
     }

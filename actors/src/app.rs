@@ -123,10 +123,8 @@ async fn execute(
             Ok(appended) => {
                 let position = appended.iter().map(|a| a.last_position).max().unwrap_or(0);
                 if let Some(done) = appended.iter().find(|a| a.stream == app_stream) {
-                    let mut version = done.first_version;
-                    for event in &app_events {
+                    for (version, event) in (done.first_version..).zip(&app_events) {
                         App::apply(&mut state.app, version, event);
-                        version += 1;
                     }
                 }
                 return Ok(CommandOutcome {

@@ -167,10 +167,10 @@ impl Catalog {
             if let Some(app_event) = decode::<AppEvent>(event) {
                 self.apply_app(app_id, event.version, &app_event);
             }
-        } else if let Some(user_id) = stream.strip_prefix("user-") {
-            if let Some(user_event) = decode::<UserEvent>(event) {
-                self.apply_user(user_id, &user_event);
-            }
+        } else if let Some(user_id) = stream.strip_prefix("user-")
+            && let Some(user_event) = decode::<UserEvent>(event)
+        {
+            self.apply_user(user_id, &user_event);
         }
     }
 

@@ -54,10 +54,10 @@ pub async fn follow_catalog(
         if stopping {
             // Snapshot on the way out (only this task applies events, so state and
             // position agree) to keep the next start-up short.
-            if catalog.position() > snapshot_at {
-                if let Err(e) = save_catalog_snapshot(store.as_ref(), &catalog).await {
-                    tracing::warn!(error = %e, "catalog snapshot at shutdown failed");
-                }
+            if catalog.position() > snapshot_at
+                && let Err(e) = save_catalog_snapshot(store.as_ref(), &catalog).await
+            {
+                tracing::warn!(error = %e, "catalog snapshot at shutdown failed");
             }
             return Ok(());
         }

@@ -52,7 +52,7 @@ pub(crate) fn build(input: &RunInput) -> Dynamic {
     app.insert("slug".into(), input.app_slug.clone().into());
     ctx.insert("app".into(), app.into());
     ctx.insert("invocation_id".into(), input.invocation_id.clone().into());
-    ctx.into()
+    Dynamic::from_map(ctx).into_read_only()
 }
 
 fn request(request: &HttpRequest) -> Dynamic {

@@ -11,7 +11,7 @@ use rhai::{Engine, EvalAltResult, FLOAT, INT, Module, OptimizationLevel, Shared}
 use crate::limits::Limits;
 use crate::outcome::LogLevel;
 use crate::resolver::AppModules;
-use crate::{run_state, sdk};
+use crate::{data_guard, run_state, sdk};
 
 /// Function libraries built once and shared by every engine.
 pub(crate) struct Libraries {
@@ -53,16 +53,29 @@ pub(crate) fn build(limits: &Limits, libraries: &Libraries) -> Engine {
 
     engine.on_print(|text| run_state::log(LogLevel::Info, text));
     engine.on_debug(|text, _source, _pos| run_state::log(LogLevel::Debug, text));
-    engine.on_progress(run_state::on_progress);
 
     // Rhai reads 0 as "unlimited"; here it is the tightest limit instead.
-    engine.set_max_operations(limits.max_operations.max(1));
-    engine.set_max_string_size(limits.max_string_size.max(1));
-    engine.set_max_array_size(limits.max_array_size.max(1));
-    engine.set_max_map_size(limits.max_map_size.max(1));
-    engine.set_max_call_levels(limits.max_call_levels.max(1));
-    let depth = limits.max_expr_depth.max(1);
-    engine.set_max_expr_depths(depth, depth);
+    let limits = Limits {
+        max_operations: limits.max_operations.max(1),
+        max_string_size: limits.max_string_size.max(1),
+        max_array_size: limits.max_array_size.max(1),
+        max_map_size: limits.max_map_size.max(1),
+        max_call_levels: limits.max_call_levels.max(1),
+        max_expr_depth: limits.max_expr_depth.max(1),
+        ..*limits
+    };
+    // The operation budget is enforced by `on_progress`, where stopping is sticky
+    // (see `run_state.rs`): Rhai's own limit is off.
+    let max_operations = limits.max_operations;
+    engine.on_progress(move |operations| run_state::on_progress(operations, max_operations));
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
+    // `on_var` is marked deprecated only to say its signature may change.
+    #[allow(deprecated)]
+    engine.on_var(move |name, _index, context| data_guard::on_var(name, &context, &limits));
     engine
 }
 

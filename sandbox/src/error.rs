@@ -77,13 +77,12 @@ pub(crate) fn compile_error(err: &ParseError) -> CompileError {
 fn limit_outcome(err: &EvalAltResult) -> Option<Outcome> {
     let knob = match err {
         EvalAltResult::ErrorTerminated(token, _) => {
-            let stack = Stop::StackExhausted.token();
-            if token.as_immutable_string_ref().is_ok_and(|t| t.as_str() == stack) {
-                // The stack guard stands in for call depth, see `run_state.rs`.
-                Knob::MaxCallLevels
-            } else {
-                return Some(Outcome::Timeout);
-            }
+            let stop = token
+                .as_immutable_string_ref()
+                .ok()
+                .and_then(|token| Stop::from_token(token.as_str()))
+                .unwrap_or(Stop::DeadlinePassed);
+            return Some(stop_outcome(stop));
         }
         EvalAltResult::ErrorTooManyOperations(_) => Knob::MaxOperations,
         EvalAltResult::ErrorStackOverflow(_) => Knob::MaxCallLevels,
@@ -92,6 +91,17 @@ fn limit_outcome(err: &EvalAltResult) -> Option<Outcome> {
         _ => return None,
     };
     Some(Outcome::LimitExceeded { limit: knob.name() })
+}
+
+/// The outcome of a run that `on_progress` stopped.
+pub(crate) fn stop_outcome(stop: Stop) -> Outcome {
+    let knob = match stop {
+        Stop::Cancelled | Stop::DeadlinePassed => return Outcome::Timeout,
+        // The stack guard stands in for call depth, see `run_state.rs`.
+        Stop::StackExhausted => Knob::MaxCallLevels,
+        Stop::OperationsExhausted => Knob::MaxOperations,
+    };
+    Outcome::LimitExceeded { limit: knob.name() }
 }
 
 fn parse_limit(kind: &ParseErrorType) -> Option<Knob> {
@@ -139,8 +149,13 @@ mod tests {
         let inner = EvalAltResult::ErrorTooManyOperations(Position::NONE);
         let wrapped = EvalAltResult::ErrorInModule(
             "m".into(),
-            EvalAltResult::ErrorInFunctionCall("f".into(), String::new(), inner.into(), Position::NONE)
-                .into(),
+            EvalAltResult::ErrorInFunctionCall(
+                "f".into(),
+                String::new(),
+                inner.into(),
+                Position::NONE,
+            )
+            .into(),
             Position::NONE,
         );
         assert_eq!(

@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn json_round_trips_through_rhai_values() {
-        let value = json!({"a": [1, 2.5, "x", null, true], "b": {"c": {}}, "big": 18446744073709551615u64});
+        let value =
+            json!({"a": [1, 2.5, "x", null, true], "b": {"c": {}}, "big": 18446744073709551615u64});
         let back = to_json(&to_dynamic(&value)).unwrap();
         assert_eq!(back["a"], json!([1, 2.5, "x", null, true]));
         assert_eq!(back["b"], json!({"c": {}}));

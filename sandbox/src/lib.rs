@@ -17,6 +17,7 @@
 //!   app's module scripts ([`ModuleSource`]).
 //! - `ctx.rs` — [`RunInput`] and the `ctx` constant; `response.rs` — the script's
 //!   value as a [`Response`]; `error.rs` — Rhai errors as outcomes.
+//! - `data_guard.rs` — catches maps grown by index past `max_map_size`.
 //! - `json_value.rs` — JSON ⇄ Rhai values, depth-bounded.
 //! - `sdk.rs`, `sdk/{json,log,time,crypto}.rs` — the script SDK modules.
 //!
@@ -47,6 +48,7 @@
 
 mod cache;
 mod ctx;
+mod data_guard;
 mod engine;
 mod error;
 mod json_value;

@@ -191,12 +191,12 @@ pub fn parse_overrides(
         if raw.is_null() {
             continue;
         }
-        let requested = raw
-            .as_u64()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| OverrideError::InvalidValue {
-                field: field.clone(),
-            })?;
+        let requested =
+            raw.as_u64()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| OverrideError::InvalidValue {
+                    field: field.clone(),
+                })?;
         let ceiling = ceilings.0.knob(knob);
         if requested > ceiling || !knob.fits(requested) {
             return Err(OverrideError::AboveCeiling {
@@ -258,7 +258,10 @@ impl Knob {
     }
 
     fn env_var(self) -> String {
-        format!("PICLOUD_SANDBOX_CEILING_{}", self.name().to_ascii_uppercase())
+        format!(
+            "PICLOUD_SANDBOX_CEILING_{}",
+            self.name().to_ascii_uppercase()
+        )
     }
 
     const fn is_usize(self) -> bool {

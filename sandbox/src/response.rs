@@ -21,7 +21,12 @@ const OCTETS: &str = "application/octet-stream";
 
 /// Headers the server computes from the body it sends; a script setting them could
 /// desynchronise the HTTP framing.
-const SERVER_HEADERS: [&str; 4] = ["content-length", "transfer-encoding", "connection", "upgrade"];
+const SERVER_HEADERS: [&str; 4] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+];
 
 /// Maps a script's value to a response, or explains why it is not a valid one.
 pub(crate) fn from_value(value: &Dynamic) -> Result<Response, String> {
@@ -30,7 +35,7 @@ pub(crate) fn from_value(value: &Dynamic) -> Result<Response, String> {
     {
         return explicit(&map);
     }
-    let (body, content_type) = body_of(&value)?;
+    let (body, content_type) = body_of(value)?;
     if body.is_none() {
         return Ok(Response {
             status: 204,
@@ -122,7 +127,9 @@ fn response_headers(map: &Map) -> Result<Vec<(String, String)>, String> {
     for (name, value) in map {
         let name = name.to_ascii_lowercase();
         if !is_token(&name) {
-            return Err(format!("response header name {name:?} is not a valid HTTP header name"));
+            return Err(format!(
+                "response header name {name:?} is not a valid HTTP header name"
+            ));
         }
         if SERVER_HEADERS.contains(&name.as_str()) {
             return Err(format!("response header `{name}` is set by the server"));
@@ -133,7 +140,10 @@ fn response_headers(map: &Map) -> Result<Vec<(String, String)>, String> {
                 describe(value)
             )
         })?;
-        if !value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
             return Err(format!(
                 "response header `{name}` has a character not allowed in a header value \
                  (only visible ASCII, space and tab are)"
@@ -157,9 +167,9 @@ fn header_value(value: &Dynamic) -> Option<String> {
 /// RFC 9110 `token`: the characters a header name may have.
 fn is_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A short description of a value for error messages: its type, and the value when

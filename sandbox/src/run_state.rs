@@ -14,6 +14,13 @@
 //! stack below its entry point is stopped as if it had hit `max_call_levels`.
 //! Every expression Rhai evaluates passes through `on_progress`, so evaluation
 //! cannot recurse past the budget by more than one step.
+//!
+//! A stop is sticky. Some built-in functions swallow their callbacks' errors (`sort`
+//! with a comparator falls back to comparing types), so the error that stops a run
+//! may never reach the top. Once `on_progress` has stopped a run it stops every later
+//! operation of it too, and the run's outcome is the stop ([`stopped`]), whatever value
+//! the script returned. The operation budget (`max_operations`) is enforced here for
+//! the same reason instead of by Rhai.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -40,6 +47,8 @@ thread_local! {
     static RUN: RefCell<Option<RunState>> = const { RefCell::new(None) };
     /// Stack address at the entry of the run on this thread (0: no run).
     static STACK_BASE: Cell<usize> = const { Cell::new(0) };
+    /// Why the run on this thread was stopped, once it has been.
+    static STOPPED: Cell<Option<Stop>> = const { Cell::new(None) };
 }
 
 scoped_tls::scoped_thread_local!(static CANCEL: AtomicBool);
@@ -76,6 +85,7 @@ impl RunState {
 pub(crate) struct RunGuard {
     previous: Option<RunState>,
     previous_base: usize,
+    previous_stopped: Option<Stop>,
     finished: bool,
 }
 
@@ -83,9 +93,11 @@ impl RunGuard {
     pub(crate) fn enter(state: RunState) -> RunGuard {
         let previous = RUN.with(|run| run.borrow_mut().replace(state));
         let previous_base = STACK_BASE.replace(stack_address());
+        let previous_stopped = STOPPED.replace(None);
         RunGuard {
             previous,
             previous_base,
+            previous_stopped,
             finished: false,
         }
     }
@@ -94,6 +106,7 @@ impl RunGuard {
     pub(crate) fn finish(mut self) -> Option<RunState> {
         self.finished = true;
         STACK_BASE.set(self.previous_base);
+        STOPPED.set(self.previous_stopped);
         let previous = self.previous.take();
         RUN.with(|run| std::mem::replace(&mut *run.borrow_mut(), previous))
     }
@@ -103,6 +116,7 @@ impl Drop for RunGuard {
     fn drop(&mut self) {
         if !self.finished {
             STACK_BASE.set(self.previous_base);
+            STOPPED.set(self.previous_stopped);
             let previous = self.previous.take();
             // try_borrow_mut: never panic while unwinding.
             RUN.with(|run| {
@@ -146,17 +160,36 @@ pub(crate) enum Stop {
     Cancelled,
     DeadlinePassed,
     StackExhausted,
+    OperationsExhausted,
 }
 
 impl Stop {
+    const ALL: [Stop; 4] = [
+        Stop::Cancelled,
+        Stop::DeadlinePassed,
+        Stop::StackExhausted,
+        Stop::OperationsExhausted,
+    ];
+
     /// The token `on_progress` terminates a run with, read back by `error.rs`.
     pub(crate) const fn token(self) -> &'static str {
         match self {
             Stop::Cancelled => "picloud:cancelled",
             Stop::DeadlinePassed => "picloud:deadline",
             Stop::StackExhausted => "picloud:stack",
+            Stop::OperationsExhausted => "picloud:operations",
         }
     }
+
+    /// The stop a termination token stands for.
+    pub(crate) fn from_token(token: &str) -> Option<Stop> {
+        Stop::ALL.into_iter().find(|stop| stop.token() == token)
+    }
+}
+
+/// Why the run on this thread was stopped, if `on_progress` has stopped it.
+pub(crate) fn stopped() -> Option<Stop> {
+    STOPPED.get()
 }
 
 /// Checks the cancel flag and the deadline of the run on this thread.
@@ -169,17 +202,25 @@ pub(crate) fn stop_reason() -> Option<Stop> {
 }
 
 /// The engine's `on_progress` callback: a non-`()` return terminates the run with
-/// `ErrorTerminated`, which scripts cannot catch.
-pub(crate) fn on_progress(operations: u64) -> Option<Dynamic> {
-    // Checked on every call: one deep step can use a lot of stack.
-    let stop = if stack_used() > STACK_BUDGET {
+/// `ErrorTerminated`, which scripts cannot catch. `max_operations` is the run's
+/// operation budget (the engine itself has none, see the module docs).
+pub(crate) fn on_progress(operations: u64, max_operations: u64) -> Option<Dynamic> {
+    let stop = if let Some(stop) = STOPPED.get() {
+        Some(stop)
+    } else if operations > max_operations {
+        Some(Stop::OperationsExhausted)
+    } else if stack_used() > STACK_BUDGET {
+        // Checked on every call: one deep step can use a lot of stack.
         Some(Stop::StackExhausted)
-    } else if operations % CHECK_EVERY == 0 {
+    } else if operations.is_multiple_of(CHECK_EVERY) {
         stop_reason()
     } else {
         None
     };
-    stop.map(|stop| Dynamic::from(stop.token()))
+    stop.map(|stop| {
+        STOPPED.set(Some(stop));
+        Dynamic::from(stop.token())
+    })
 }
 
 /// Captures one log line of the run on this thread (dropped when none is active).

@@ -44,12 +44,31 @@ impl Sandbox {
 
     /// Compile-checks a script under the limits it will run with: `max_expr_depth`
     /// and the size of literals are checked while parsing.
+    ///
+    /// Parsing recurses once per nesting level: at the `max_expr_depth` ceiling a debug
+    /// build needs more than the 2 MiB of an async runtime's worker thread, so the
+    /// parse runs on a short-lived thread with a [`SLOT_STACK_SIZE`](crate::SLOT_STACK_SIZE)
+    /// stack, whatever thread calls this.
     pub fn compile_with_limits(&self, source: &str, limits: &Limits) -> Result<(), CompileError> {
         let engine = self.engine(limits);
-        engine
-            .compile(source)
-            .map(|_| ())
-            .map_err(|err| error::compile_error(&err))
+        let parse = || {
+            engine
+                .compile(source)
+                .map(|_| ())
+                .map_err(|err| error::compile_error(&err))
+        };
+        std::thread::scope(|scope| {
+            let parser = std::thread::Builder::new()
+                .name("picloud-compile".into())
+                .stack_size(crate::SLOT_STACK_SIZE)
+                .spawn_scoped(scope, parse)
+                .map_err(|err| {
+                    internal_compile_error(&format!("cannot start a compiler thread: {err}"))
+                })?;
+            parser
+                .join()
+                .unwrap_or_else(|_| Err(internal_compile_error("the compiler panicked")))
+        })
     }
 
     /// Runs one script to completion on the calling thread, which should have a stack
@@ -133,6 +152,10 @@ impl Sandbox {
         let mut scope = Scope::new();
         scope.push_constant("ctx", ctx::build(input));
         let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast);
+        // A stop swallowed on its way up (see `run_state.rs`) still decides the outcome.
+        if let Some(stop) = run_state::stopped() {
+            return error::stop_outcome(stop);
+        }
         match result {
             Ok(value) => match response::from_value(&value) {
                 Ok(response) => Outcome::Response(response),
@@ -156,16 +179,6 @@ impl Sandbox {
             .or_insert_with(|| Arc::new(engine::build(limits, &self.libraries)));
         Arc::clone(&engine)
     }
-
-    #[cfg(test)]
-    pub(crate) fn cached_engines(&self) -> usize {
-        self.engines.len()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn cached_scripts(&self) -> usize {
-        self.scripts.len()
-    }
 }
 
 impl Default for Sandbox {
@@ -173,3 +186,14 @@ impl Default for Sandbox {
         Sandbox::new()
     }
 }
+
+fn internal_compile_error(message: &str) -> CompileError {
+    CompileError {
+        message: format!("internal error: {message}"),
+        line: None,
+        position: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

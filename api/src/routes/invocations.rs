@@ -55,13 +55,13 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let entry = load_app(&state, &key)?;
     authorize(&principal, &Capability::AppLogRead(entry.app.id.clone()))?;
-    if let Some(status) = &q.status {
-        if InvocationStatus::parse(status).is_none() {
-            return Err(ApiError::invalid(
-                "status",
-                format!("unknown status {status:?}"),
-            ));
-        }
+    if let Some(status) = &q.status
+        && InvocationStatus::parse(status).is_none()
+    {
+        return Err(ApiError::invalid(
+            "status",
+            format!("unknown status {status:?}"),
+        ));
     }
     let limit = parse_limit(q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let before_sort = q.before.as_deref().map(parse_before).transpose()?;

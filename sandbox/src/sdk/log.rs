@@ -1,4 +1,7 @@
-//! `log::debug`, `log::info`, `log::warn`, `log::error`: lines captured with the run.
+//! `log::info`, `log::warn`, `log::error`: lines captured with the run.
+//!
+//! Debug lines come from Rhai's own `debug(value)` (and `print(value)` logs at info):
+//! `debug` is a reserved keyword, so no `log::debug` can be called.
 //!
 //! The capture is capped by `max_log_bytes`; lines past the cap are dropped and the run
 //! is marked `logs_truncated`. Logging never fails.
@@ -13,16 +16,7 @@ pub mod log_functions {
     use super::capture;
     use crate::outcome::LogLevel;
 
-    /// Captures a debug line. A non-string value is logged in its display form.
-    ///
-    /// ```rhai
-    /// log::debug(ctx.request);
-    /// ```
-    pub fn debug(message: Dynamic) {
-        capture(LogLevel::Debug, &message);
-    }
-
-    /// Captures an info line.
+    /// Captures an info line. A non-string value is logged in its display form.
     ///
     /// ```rhai
     /// log::info("order " + order.id + " accepted");

@@ -1,7 +1,7 @@
 //! `time::now`, `time::format`, `time::parse`: instants as Unix milliseconds (UTC).
 
-use rhai::plugin::*;
 use rhai::INT;
+use rhai::plugin::*;
 
 #[export_module]
 pub mod time_functions {

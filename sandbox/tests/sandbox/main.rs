@@ -1,0 +1,11 @@
+//! The sandbox as the executor slots and the API use it: real scripts, real runs.
+
+mod common;
+
+mod concurrency;
+mod ctx;
+mod limits;
+mod modules;
+mod results;
+mod sdk;
+mod stack;

@@ -1,4 +1,4 @@
-//! The command line: `picloud serve | migrate | version`.
+//! The command line: `picloud serve | migrate | replay`.
 
 use clap::{Parser, Subcommand};
 
@@ -24,4 +24,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the store's migrations and exit.
     Migrate(StoreArgs),
+    /// Rebuild read models from the whole event log (all, or the one named).
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The read model to rebuild; all of them when absent.
+    #[arg(value_parser = ["catalog", "invocations"])]
+    pub projection: Option<String>,
 }

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod replay;
 
 use std::future::Future;
 use std::io::Write;

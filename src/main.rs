@@ -30,6 +30,7 @@ fn main() -> ExitCode {
                 println!("migrations applied ({})", args.describe());
                 Ok(())
             }
+            Command::Replay(args) => picloud::replay::run(&args).await,
         }
     });
     match result {

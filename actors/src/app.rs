@@ -181,16 +181,25 @@ async fn load_claims(
 ) -> Result<HashMap<String, ClaimState>, StoreError> {
     let mut claims = HashMap::new();
     for name in names {
-        let version = store.stream_version(&name).await?.unwrap_or(0);
-        let mut holder = None;
-        if version > 0 {
-            let last = store.read_stream(&name, version, 1).await?;
-            holder = last
-                .first()
-                .and_then(decode::<ClaimEvent>)
-                .and_then(|c| c.holder().map(str::to_owned));
-        }
+        let (version, holder) = load_claim(store, &name).await?;
         claims.insert(name, ClaimState { version, holder });
     }
     Ok(claims)
+}
+
+/// The version of a claim stream and who holds the name now.
+pub(crate) async fn load_claim(
+    store: &dyn Store,
+    name: &str,
+) -> Result<(u64, Option<String>), StoreError> {
+    let version = store.stream_version(name).await?.unwrap_or(0);
+    if version == 0 {
+        return Ok((0, None));
+    }
+    let last = store.read_stream(name, version, 1).await?;
+    let holder = last
+        .first()
+        .and_then(decode::<ClaimEvent>)
+        .and_then(|c| c.holder().map(str::to_owned));
+    Ok((version, holder))
 }

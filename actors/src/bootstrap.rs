@@ -5,7 +5,9 @@
 //! them bootstraps.
 
 use chrono::Utc;
-use picloud_events::domain::{ClaimEvent, InstanceEvent, Role, UserEvent, encode, stream};
+use picloud_events::domain::{
+    ClaimEvent, InstanceEvent, Role, TokenKind, UserEvent, encode, stream,
+};
 use picloud_events::{ExpectedVersion, Metadata, Store, StoreError, StreamWrite};
 use sha2::{Digest, Sha256};
 
@@ -67,6 +69,7 @@ pub async fn bootstrap(
                         user_id: owner_id.clone(),
                         username: OWNER_USERNAME.into(),
                         role: Role::Owner,
+                        password_hash: None,
                         created_at: now,
                     },
                     &metadata,
@@ -79,10 +82,21 @@ pub async fn bootstrap(
                         scopes: vec!["admin".into()],
                         expires_at: None,
                         issued_at: now,
+                        kind: TokenKind::Api,
                     },
                     &metadata,
                 ),
             ],
+        },
+        StreamWrite {
+            stream: stream::OWNERS.to_owned(),
+            expected: ExpectedVersion::Any,
+            events: vec![encode(
+                &InstanceEvent::OwnersChanged {
+                    owners: vec![owner_id.clone()],
+                },
+                &metadata,
+            )],
         },
         StreamWrite {
             stream: stream::username(OWNER_USERNAME),

@@ -106,6 +106,8 @@ pub struct Catalog {
     domains: DashMap<String, String>,
     scripts: DashMap<String, String>,
     users: DashMap<String, Arc<User>>,
+    /// Username → user id, for live users (login).
+    usernames: DashMap<String, String>,
     tokens: DashMap<String, TokenOwner>,
 }
 
@@ -124,6 +126,7 @@ impl Catalog {
             domains: DashMap::new(),
             scripts: DashMap::new(),
             users: DashMap::new(),
+            usernames: DashMap::new(),
             tokens: DashMap::new(),
         }
     }
@@ -228,15 +231,39 @@ impl Catalog {
                 );
             }
         }
+        if user.deleted {
+            self.usernames
+                .remove_if(&user.username, |_, id| *id == user.id);
+        } else {
+            self.usernames
+                .insert(user.username.clone(), user.id.clone());
+        }
         self.users.insert(user.id.clone(), Arc::new(user));
     }
 
     /// Everything the catalog holds, at its position. Call it from the task that
     /// applies events, so the state and the position agree.
     pub fn snapshot(&self) -> (i64, CatalogSnapshot) {
-        let apps = self.apps.iter().map(|e| e.app.clone()).collect();
-        let users = self.users.iter().map(|u| (**u).clone()).collect();
+        let mut apps: Vec<App> = self.apps.iter().map(|e| e.app.clone()).collect();
+        apps.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut users: Vec<User> = self.users.iter().map(|u| (**u).clone()).collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
         (self.position(), CatalogSnapshot { apps, users })
+    }
+
+    /// Take over the whole state of `fresh` (a catalog rebuilt from the log): every
+    /// entry is replaced or removed one by one, so readers never see an empty catalog.
+    /// Call it from the task that applies events.
+    pub fn reload(&self, fresh: &Catalog) {
+        sync(&self.apps, &fresh.apps);
+        sync(&self.slugs, &fresh.slugs);
+        sync(&self.domains, &fresh.domains);
+        sync(&self.scripts, &fresh.scripts);
+        sync(&self.users, &fresh.users);
+        sync(&self.usernames, &fresh.usernames);
+        sync(&self.tokens, &fresh.tokens);
+        let position = fresh.position().max(self.position());
+        self.position.send_replace(position);
     }
 
     /// Load a snapshot into an empty catalog; events after `position` follow.
@@ -312,6 +339,45 @@ impl Catalog {
     pub fn user_count(&self) -> usize {
         self.users.len()
     }
+
+    /// A live (not deleted) user by username.
+    pub fn user_by_name(&self, username: &str) -> Option<Arc<User>> {
+        let id = self.usernames.get(username)?.clone();
+        self.user(&id).filter(|u| !u.deleted)
+    }
+
+    /// Users that are not deleted, by creation time then id.
+    pub fn users(&self) -> Vec<Arc<User>> {
+        let mut users: Vec<Arc<User>> = self
+            .users
+            .iter()
+            .filter(|u| !u.deleted)
+            .map(|u| u.value().clone())
+            .collect();
+        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        users
+    }
+
+    /// Ids of the owners that may act (not disabled, not deleted).
+    pub fn active_owner_ids(&self) -> std::collections::BTreeSet<String> {
+        self.users
+            .iter()
+            .filter(|u| u.role == picloud_events::domain::Role::Owner && u.is_active())
+            .map(|u| u.id.clone())
+            .collect()
+    }
+}
+
+/// Make `dst` hold exactly what `src` holds.
+fn sync<K, V>(dst: &DashMap<K, V>, src: &DashMap<K, V>)
+where
+    K: Eq + std::hash::Hash + Clone,
+    V: Clone,
+{
+    for entry in src.iter() {
+        dst.insert(entry.key().clone(), entry.value().clone());
+    }
+    dst.retain(|key, _| src.contains_key(key));
 }
 
 /// `MethodMatch` as the API shows it.

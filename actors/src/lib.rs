@@ -13,6 +13,7 @@
 //! - `supervisor`: the root supervisor that restarts failed children.
 //! - `runtime`: everything above started together; what the API holds.
 //! - `bootstrap`: the owner user and token of a new instance.
+//! - `users`: user commands (roles, passwords, tokens, sessions) and the owners invariant.
 //! - `routing`, `validate`: route patterns and input rules (pure).
 
 pub mod app;
@@ -24,8 +25,10 @@ pub mod recorder;
 pub mod routing;
 pub mod runtime;
 pub mod supervisor;
+pub mod users;
 pub mod validate;
 
 pub use app::{AppCommand, CommandError, CommandOutcome};
 pub use catalog::{AppEntry, Catalog};
 pub use runtime::{Invocation, Runtime, RuntimeConfig, RuntimeError};
+pub use users::{UserCommand, UserOutcome};

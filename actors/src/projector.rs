@@ -22,7 +22,7 @@ use crate::catalog::{Catalog, CatalogSnapshot};
 const BATCH: usize = 1000;
 /// Name of the catalog's snapshot; bump the suffix when `CatalogSnapshot` changes
 /// shape, so an old snapshot is ignored rather than misread.
-pub const CATALOG_SNAPSHOT: &str = "catalog-v1";
+pub const CATALOG_SNAPSHOT: &str = "catalog-v2";
 /// Events applied between two catalog snapshots.
 const SNAPSHOT_EVERY: i64 = 1000;
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
@@ -116,6 +116,83 @@ pub async fn save_catalog_snapshot(
     store.save_snapshot(CATALOG_SNAPSHOT, position, bytes).await
 }
 
+/// Asks a projector to rebuild its read model from the log, and reports when done.
+/// Requests and completions are generation numbers, so a projector restarted by its
+/// supervisor still sees a pending request.
+#[derive(Clone)]
+pub struct RebuildSignal {
+    requested: watch::Sender<u64>,
+    done: watch::Sender<Option<(u64, Result<RebuildReport, String>)>>,
+}
+
+/// What a rebuild did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RebuildReport {
+    /// The log position the rebuilt model reached.
+    pub position: i64,
+    /// For the catalog: whether the rebuilt state equals the live state it replaced
+    /// (it should, always; `false` means a fold is not deterministic).
+    pub identical: Option<bool>,
+}
+
+impl Default for RebuildSignal {
+    fn default() -> Self {
+        RebuildSignal {
+            requested: watch::channel(0).0,
+            done: watch::channel(None).0,
+        }
+    }
+}
+
+impl RebuildSignal {
+    /// Request a rebuild and wait for it (up to `timeout`).
+    pub async fn rebuild(&self, timeout: Duration) -> Result<RebuildReport, String> {
+        let mut generation = 0;
+        self.requested.send_modify(|g| {
+            *g += 1;
+            generation = *g;
+        });
+        let mut done = self.done.subscribe();
+        let wait = done.wait_for(|d| d.as_ref().is_some_and(|(g, _)| *g >= generation));
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(d)) => match d.as_ref() {
+                Some((_, result)) => result.clone(),
+                None => Err("rebuild finished without a result".into()),
+            },
+            Ok(Err(_)) => Err("the projector is gone".into()),
+            Err(_) => Err("the rebuild is still running".into()),
+        }
+    }
+
+    fn finish(&self, generation: u64, result: Result<RebuildReport, String>) {
+        self.done.send_replace(Some((generation, result)));
+    }
+}
+
+/// Rebuild the catalog from the log into a fresh one, compare, and take it over.
+pub async fn rebuild_catalog(
+    store: &dyn Store,
+    catalog: &Catalog,
+) -> Result<RebuildReport, picloud_events::StoreError> {
+    let fresh = Catalog::new();
+    let mut identical = false;
+    // Bring both to the same position to compare them (the log may move meanwhile).
+    for _ in 0..5 {
+        catch_up_catalog(store, &fresh).await?;
+        catch_up_catalog(store, catalog).await?;
+        if fresh.position() == catalog.position() {
+            identical = fresh.snapshot() == catalog.snapshot();
+            break;
+        }
+    }
+    catalog.reload(&fresh);
+    save_catalog_snapshot(store, catalog).await?;
+    Ok(RebuildReport {
+        position: catalog.position(),
+        identical: Some(identical),
+    })
+}
+
 /// Which read model a projector keeps.
 #[derive(Clone)]
 pub enum ReadModel {
@@ -131,6 +208,7 @@ pub struct Projector;
 pub struct ProjectorArgs {
     pub store: Arc<dyn Store>,
     pub model: ReadModel,
+    pub rebuild: RebuildSignal,
 }
 
 pub enum ProjectorMsg {
@@ -155,20 +233,64 @@ impl Actor for Projector {
     ) -> Result<ProjectorState, ActorProcessingErr> {
         let (stop, stopped) = watch::channel(false);
         let store = args.store;
+        let rebuild = args.rebuild;
         let task = match args.model {
             ReadModel::Catalog(catalog) => tokio::spawn(async move {
-                let result = follow_catalog(store, catalog, stopped).await;
+                let mut requests = rebuild.requested.subscribe();
+                let result = loop {
+                    requests.borrow_and_update();
+                    tokio::select! {
+                        result = follow_catalog(store.clone(), catalog.clone(), stopped.clone()) => break result,
+                        changed = requests.changed() => {
+                            if changed.is_err() {
+                                // Nobody can ask for a rebuild any more: just follow.
+                                break follow_catalog(store.clone(), catalog.clone(), stopped.clone()).await;
+                            }
+                            let generation = *requests.borrow_and_update();
+                            let result = rebuild_catalog(store.as_ref(), &catalog).await;
+                            tracing::info!(ok = result.is_ok(), "catalog rebuilt from the log");
+                            rebuild.finish(generation, result.map_err(|e| e.to_string()));
+                        }
+                    }
+                };
                 let _ = myself.cast(ProjectorMsg::Ended(result.err().map(|e| e.to_string())));
             }),
             ReadModel::Stored {
                 projection,
                 progress,
             } => tokio::spawn(async move {
-                let mut stopped = stopped;
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
+                let mut requests = rebuild.requested.subscribe();
+                let result = loop {
+                    requests.borrow_and_update();
+                    let mut stop_rx = stopped.clone();
+                    let shutdown = async move {
+                        let _ = stop_rx.wait_for(|stop| *stop).await;
+                    };
+                    tokio::select! {
+                        result = projection::follow(store.clone(), projection.clone(), progress.clone(), shutdown) => break result,
+                        changed = requests.changed() => {
+                            if changed.is_err() {
+                                let mut stop_rx = stopped.clone();
+                                let shutdown = async move {
+                                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                                };
+                                break projection::follow(store.clone(), projection.clone(), progress.clone(), shutdown).await;
+                            }
+                            let generation = *requests.borrow_and_update();
+                            let result = projection::rebuild(store.as_ref(), projection.as_ref()).await;
+                            if let Ok(position) = result {
+                                progress.send_replace(position);
+                            }
+                            tracing::info!(projection = projection.name(), ok = result.is_ok(), "projection rebuilt from the log");
+                            rebuild.finish(
+                                generation,
+                                result
+                                    .map(|position| RebuildReport { position, identical: None })
+                                    .map_err(|e| e.to_string()),
+                            );
+                        }
+                    }
                 };
-                let result = projection::follow(store, projection, progress, shutdown).await;
                 let _ = myself.cast(ProjectorMsg::Ended(result.err().map(|e| e.to_string())));
             }),
         };

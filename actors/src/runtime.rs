@@ -17,9 +17,13 @@ use tokio::task::JoinHandle;
 use crate::app::{self, AppActor, AppActorArgs, AppCommand, AppMsg, CommandError, CommandOutcome};
 use crate::catalog::{AppEntry, Catalog};
 use crate::executor::{Executor, ExecutorSlot, SlotArgs, SubmitError};
-use crate::projector::{Projector, ProjectorArgs, ReadModel, catch_up_catalog, restore_catalog};
+use crate::projector::{
+    Projector, ProjectorArgs, ReadModel, RebuildReport, RebuildSignal, catch_up_catalog,
+    restore_catalog,
+};
 use crate::recorder::Recorder;
 use crate::supervisor::{ChildSpec, NodeSupervisor, SupervisorMsg};
+use crate::users::{self, UserCommand, UserOutcome};
 
 /// How long a command may take before the caller gives up waiting.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,6 +64,26 @@ pub enum RuntimeError {
     Actors(String),
 }
 
+/// The read models a node keeps, by name.
+pub const PROJECTIONS: [&str; 2] = ["catalog", "invocations"];
+/// How long a rebuild request waits for the projector.
+const REBUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One rebuild signal per projector.
+#[derive(Clone, Default)]
+pub struct Rebuilds {
+    pub catalog: RebuildSignal,
+    pub invocations: RebuildSignal,
+}
+
+/// A read model's progress.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectionStatus {
+    pub name: &'static str,
+    pub checkpoint: i64,
+    pub lag: i64,
+}
+
 /// A finished run and how it was recorded.
 #[derive(Debug)]
 pub struct Invocation {
@@ -76,6 +100,7 @@ pub struct Runtime {
     pub config: RuntimeConfig,
     /// Checkpoint of the `invocations` read model.
     pub invocations_checkpoint: watch::Receiver<i64>,
+    pub rebuilds: Rebuilds,
     supervisor: ActorRef<SupervisorMsg>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -111,13 +136,16 @@ impl Runtime {
             start_child(&supervisor, format!("slot-{index}"), spec).await?;
         }
 
+        let rebuilds = Rebuilds::default();
         let catalog_spec: ChildSpec = {
+            let catalog_rebuild = rebuilds.catalog.clone();
             let store = store.clone();
             let catalog = catalog.clone();
             Arc::new(move |parent| {
                 let args = ProjectorArgs {
                     store: store.clone(),
                     model: ReadModel::Catalog(catalog.clone()),
+                    rebuild: catalog_rebuild.clone(),
                 };
                 Box::pin(async move {
                     let (actor, _) = Actor::spawn_linked(None, Projector, args, parent).await?;
@@ -129,11 +157,13 @@ impl Runtime {
 
         let (progress, invocations_checkpoint) = watch::channel(0);
         let invocations_spec: ChildSpec = {
+            let invocations_rebuild = rebuilds.invocations.clone();
             let store = store.clone();
             let projection: Arc<dyn Projection> = Arc::new(InvocationsProjection);
             Arc::new(move |parent| {
                 let args = ProjectorArgs {
                     store: store.clone(),
+                    rebuild: invocations_rebuild.clone(),
                     model: ReadModel::Stored {
                         projection: projection.clone(),
                         progress: progress.clone(),
@@ -165,6 +195,7 @@ impl Runtime {
             recorder,
             config,
             invocations_checkpoint,
+            rebuilds,
             supervisor,
             tasks: Mutex::new(vec![recorder_task, supervisor_join]),
         }))
@@ -199,16 +230,58 @@ impl Runtime {
                 return Err(CommandError::Unavailable("app actor stopped".into()));
             }
         };
-        if !self
-            .catalog
-            .wait_for(outcome.position, READ_YOUR_WRITES)
-            .await
-        {
-            tracing::warn!(
-                position = outcome.position,
-                "catalog lagging behind a write"
-            );
+        self.read_your_writes(outcome.position).await;
+        Ok(outcome)
+    }
+
+    /// Wait until the catalog shows the write at `position` (bounded; a lagging
+    /// catalog is logged, not an error: the write itself succeeded).
+    async fn read_your_writes(&self, position: i64) {
+        if position > 0 && !self.catalog.wait_for(position, READ_YOUR_WRITES).await {
+            tracing::warn!(position, "catalog lagging behind a write");
         }
+    }
+
+    /// Every read model with its checkpoint and how far it trails the log.
+    pub async fn projections(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
+        let head = self.store.head_position().await?;
+        let checkpoints = [
+            self.catalog.position(),
+            *self.invocations_checkpoint.borrow(),
+        ];
+        Ok(PROJECTIONS
+            .iter()
+            .zip(checkpoints)
+            .map(|(name, checkpoint)| ProjectionStatus {
+                name,
+                checkpoint,
+                lag: (head - checkpoint).max(0),
+            })
+            .collect())
+    }
+
+    /// Rebuild a read model from the whole log (`None`: no such projection).
+    pub async fn rebuild(&self, name: &str) -> Option<Result<RebuildReport, String>> {
+        let signal = match name {
+            "catalog" => &self.rebuilds.catalog,
+            "invocations" => &self.rebuilds.invocations,
+            _ => return None,
+        };
+        Some(signal.rebuild(REBUILD_TIMEOUT).await)
+    }
+
+    /// Run a user command and wait until the catalog shows its effect.
+    pub async fn user_command(
+        &self,
+        user_id: &str,
+        command: UserCommand,
+        metadata: Metadata,
+    ) -> Result<UserOutcome, CommandError> {
+        let catalog = self.catalog.clone();
+        let fallback = move || catalog.active_owner_ids();
+        let outcome =
+            users::execute(self.store.as_ref(), user_id, &command, &metadata, &fallback).await?;
+        self.read_your_writes(outcome.position).await;
         Ok(outcome)
     }
 

@@ -235,3 +235,60 @@ pub fn validate_app_name(name: &str) -> Result<(), ValidationError> {
 
 #[cfg(test)]
 mod tests;
+
+/// A username: 1 to 64 characters of `a-z`, `0-9`, `.`, `_` and `-`, starting with a
+/// letter or digit. Lower case only, so `Ann` and `ann` cannot be two people.
+pub fn validate_username(name: &str) -> Result<(), ValidationError> {
+    const FIELD: &str = "username";
+    if name.is_empty() || name.len() > 64 {
+        return Err(ValidationError::new(FIELD, "must be 1 to 64 characters"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(ValidationError::new(
+            FIELD,
+            "may contain only a-z, 0-9, '.', '_' and '-'",
+        ));
+    }
+    if !name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(ValidationError::new(
+            FIELD,
+            "must start with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+/// A password: 8 to 1024 bytes (argon2 hashes any length, but a cap keeps a huge
+/// body from costing a hash).
+pub fn validate_password(password: &str) -> Result<(), ValidationError> {
+    const FIELD: &str = "password";
+    if password.chars().count() < 8 {
+        return Err(ValidationError::new(FIELD, "must be at least 8 characters"));
+    }
+    if password.len() > 1024 {
+        return Err(ValidationError::new(FIELD, "must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// A token's name: 1 to 100 characters, no control characters.
+pub fn validate_token_name(name: &str) -> Result<(), ValidationError> {
+    const FIELD: &str = "name";
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(ValidationError::new(FIELD, "must be 1 to 100 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            FIELD,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}

@@ -4,16 +4,19 @@
 //!
 //! Layout:
 //! - `routes`: the router; one file per resource under `routes/`
-//!   (`apps`, `scripts`, `routes_admin`, `invocations`, `events`, `health`, `edge`).
+//!   (`apps`, `scripts`, `routes_admin`, `invocations`, `events`, `audit`, `members`,
+//!   `users`, `tokens`, `session`, `projections`, `health`, `edge`).
 //! - `error`: `ApiError`, the one error type, with the contract's JSON body.
 //! - `extract`: `JsonBody` (size cap, 400/413/422 mapping) and `RequestId`.
-//! - `auth`: `Principal` from a bearer token, `Capability`, and `authorize`.
+//! - `auth`: `Principal` from a bearer token or session cookie (CSRF-checked),
+//!   `Capability`, scopes, and `authorize`. `password`: argon2 hashing.
 //! - `request_id`: the `x-request-id` middleware.
 //! - `views`: JSON shapes of resources. `state`: `ApiState`, `ApiConfig`.
 
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod password;
 pub mod request_id;
 pub mod routes;
 pub mod state;

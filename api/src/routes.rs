@@ -1,52 +1,114 @@
-//! The router: admin API under `/api/v1/admin`, health endpoints, and the
-//! invocation edge as the fallback for every other path.
+//! The router: admin API under `/api/v1/admin`, login under `/api/v1/auth`, health
+//! endpoints, and the invocation edge as the fallback for every other path.
+//!
+//! Admin routes are registered through [`AdminRoutes`], which also records each
+//! (method, path): the authorization matrix test walks that list and fails for a
+//! route it has no row for, so no endpoint ships without a decided capability.
 
 pub mod apps;
+pub mod audit;
 pub mod edge;
 pub mod events;
 pub mod health;
 pub mod invocations;
+pub mod members;
+pub mod projections;
 pub mod routes_admin;
 pub mod scripts;
+pub mod session;
+pub mod tokens;
+pub mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{self, get, post};
 
 use crate::state::ApiState;
 
-/// Every admin route, as (method, path) — the list the authorization tests walk.
+/// The admin router under construction, and the (method, path) of every route in it.
+pub struct AdminRoutes {
+    router: Router<ApiState>,
+    list: Vec<(Method, &'static str)>,
+}
+
+macro_rules! verb {
+    ($name:ident, $method:ident, $route:path) => {
+        fn $name<H, T>(mut self, path: &'static str, handler: H) -> Self
+        where
+            H: Handler<T, ApiState>,
+            T: 'static,
+        {
+            self.list.push((Method::$method, path));
+            self.router = self.router.route(path, $route(handler));
+            self
+        }
+    };
+}
+
+impl AdminRoutes {
+    fn new() -> Self {
+        AdminRoutes {
+            router: Router::new(),
+            list: Vec::new(),
+        }
+    }
+    verb!(get, GET, routing::get);
+    verb!(post, POST, routing::post);
+    verb!(put, PUT, routing::put);
+    verb!(patch, PATCH, routing::patch);
+    verb!(delete, DELETE, routing::delete);
+}
+
+/// Every admin route (paths relative to `/api/v1/admin`).
+fn admin_routes() -> AdminRoutes {
+    AdminRoutes::new()
+        .post("/apps", apps::create)
+        .get("/apps", apps::list)
+        .get("/apps/slug-check", apps::slug_check)
+        .get("/apps/{app}", apps::get)
+        .patch("/apps/{app}", apps::update)
+        .delete("/apps/{app}", apps::delete)
+        .post("/apps/{app}/domains", apps::add_domain)
+        .delete("/apps/{app}/domains/{domain}", apps::remove_domain)
+        .get("/domains/check", apps::domain_check)
+        .post("/apps/{app}/scripts", scripts::create)
+        .get("/apps/{app}/scripts", scripts::list)
+        .get("/scripts/{id}", scripts::get)
+        .put("/scripts/{id}", scripts::update)
+        .delete("/scripts/{id}", scripts::delete)
+        .get("/scripts/{id}/versions", scripts::versions)
+        .post("/scripts/{id}/rollback", scripts::rollback)
+        .post("/scripts/{id}/invoke", scripts::invoke)
+        .post("/apps/{app}/routes", routes_admin::create)
+        .get("/apps/{app}/routes", routes_admin::list)
+        .delete("/routes/{id}", routes_admin::delete)
+        .get("/apps/{app}/invocations", invocations::list)
+        .get("/invocations/{id}", invocations::get)
+        .get("/apps/{app}/members", members::list)
+        .post("/apps/{app}/members", members::add)
+        .patch("/apps/{app}/members/{user}", members::update)
+        .delete("/apps/{app}/members/{user}", members::remove)
+        .get("/users", users::list)
+        .post("/users", users::create)
+        .patch("/users/{id}", users::update)
+        .delete("/users/{id}", users::delete)
+        .post("/tokens", tokens::create)
+        .get("/tokens", tokens::list)
+        .delete("/tokens/{id}", tokens::revoke)
+        .get("/events", events::browse)
+        .get("/audit", audit::list)
+        .get("/projections", projections::list)
+        .post("/projections/{name}/rebuild", projections::rebuild)
+}
+
+/// (method, path) of every admin route, for the authorization matrix test.
+pub fn admin_route_list() -> Vec<(Method, &'static str)> {
+    admin_routes().list
+}
+
 pub fn admin_router() -> Router<ApiState> {
-    Router::new()
-        .route("/apps", post(apps::create).get(apps::list))
-        .route("/apps/slug-check", get(apps::slug_check))
-        .route(
-            "/apps/{app}",
-            get(apps::get).patch(apps::update).delete(apps::delete),
-        )
-        .route("/apps/{app}/domains", post(apps::add_domain))
-        .route("/apps/{app}/domains/{domain}", delete(apps::remove_domain))
-        .route("/domains/check", get(apps::domain_check))
-        .route(
-            "/apps/{app}/scripts",
-            post(scripts::create).get(scripts::list),
-        )
-        .route(
-            "/scripts/{id}",
-            get(scripts::get)
-                .put(scripts::update)
-                .delete(scripts::delete),
-        )
-        .route("/scripts/{id}/versions", get(scripts::versions))
-        .route("/scripts/{id}/rollback", post(scripts::rollback))
-        .route("/scripts/{id}/invoke", post(scripts::invoke))
-        .route(
-            "/apps/{app}/routes",
-            post(routes_admin::create).get(routes_admin::list),
-        )
-        .route("/routes/{id}", delete(routes_admin::delete))
-        .route("/apps/{app}/invocations", get(invocations::list))
-        .route("/invocations/{id}", get(invocations::get))
-        .route("/events", get(events::browse))
+    admin_routes().router
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -54,6 +116,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/version", get(health::version))
+        .route("/api/v1/auth/login", post(session::login))
+        .route("/api/v1/auth/logout", post(session::logout))
         .nest(
             "/api/v1/admin",
             admin_router().fallback(health::admin_not_found),

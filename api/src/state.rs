@@ -49,4 +49,19 @@ impl ApiState {
             .await?
             .ok_or_else(|| crate::error::ApiError::not_found("app"))
     }
+
+    /// Run a user command on behalf of `principal`; the user's state after it.
+    pub async fn user_command(
+        &self,
+        principal: &crate::auth::Principal,
+        user_id: &str,
+        command: picloud_actors::UserCommand,
+    ) -> Result<Option<picloud_events::domain::User>, crate::error::ApiError> {
+        let metadata = principal.metadata(&self.runtime.config.node_id);
+        let outcome = self
+            .runtime
+            .user_command(user_id, command, metadata)
+            .await?;
+        Ok(outcome.user)
+    }
 }

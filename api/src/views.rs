@@ -1,6 +1,6 @@
 //! JSON shapes of the admin API's resources, in one place.
 
-use picloud_events::domain::{App, Route, Script, ScriptKind};
+use picloud_events::domain::{App, AppRole, Route, Script, ScriptKind, Token, User};
 use serde_json::{Value, json};
 
 pub fn app(app: &App) -> Value {
@@ -68,5 +68,38 @@ pub fn route(app_id: &str, route: &Route) -> Value {
         "path": route.path,
         "script_id": route.script_id,
         "created_at": route.created_at,
+    })
+}
+
+/// A user; never the password hash or token hashes.
+pub fn user(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "role": user.role.as_str(),
+        "disabled": user.disabled,
+        "has_password": user.password_hash.is_some(),
+        "created_at": user.created_at,
+    })
+}
+
+/// An API token without its hash (the value itself is shown once, at creation).
+pub fn token(user_id: &str, token: &Token) -> Value {
+    json!({
+        "id": token.id,
+        "user_id": user_id,
+        "name": token.name,
+        "scopes": token.scopes,
+        "expires_at": token.expires_at,
+        "created_at": token.issued_at,
+        "revoked": token.revoked,
+    })
+}
+
+pub fn member(user_id: &str, username: Option<&str>, role: AppRole) -> Value {
+    json!({
+        "user_id": user_id,
+        "username": username,
+        "role": role.as_str(),
     })
 }

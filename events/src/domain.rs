@@ -6,7 +6,8 @@
 //! - `slug-<slug>`, `domain-<host>`, `username-<name>`: uniqueness claims, appended
 //!   with `NoStream`/`Exact` in the same transaction as the app or user event, so
 //!   two nodes can never both win a name;
-//! - `user-<uuid>`: a user and their API tokens; `instance`: one-time bootstrap;
+//! - `user-<uuid>`: a user, their API tokens and sessions; `instance`: one-time
+//!   bootstrap; `owners`: the set of owners (guards "never without an owner");
 //! - `invocation-<uuid>`: the record of one run.
 //!
 //! Every type is serialised adjacently tagged (`{"type": …, "data": …}`) so the
@@ -18,11 +19,11 @@ pub mod codec;
 pub mod invocation;
 pub mod user;
 
-pub use app::{App, AppEvent, Route, Script, ScriptKind, ScriptVersion};
+pub use app::{App, AppEvent, AppRole, Route, Script, ScriptKind, ScriptVersion};
 pub use claim::ClaimEvent;
 pub use codec::{DomainEvent, decode, decode_new, encode};
 pub use invocation::{InvocationEvent, InvocationRecord, InvocationStatus, InvocationsProjection};
-pub use user::{InstanceEvent, Role, Token, User, UserEvent};
+pub use user::{InstanceEvent, Role, Token, TokenKind, User, UserEvent};
 
 /// Stream names, in one place so nobody spells them twice.
 pub mod stream {
@@ -45,4 +46,7 @@ pub mod stream {
         format!("invocation-{invocation_id}")
     }
     pub const INSTANCE: &str = "instance";
+    /// The set of owner user ids: every change to it appends here with the expected
+    /// version, so concurrent demotions can never leave the instance without an owner.
+    pub const OWNERS: &str = "owners";
 }

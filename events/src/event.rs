@@ -51,6 +51,9 @@ pub struct Metadata {
     /// `user:<id>`, `token:<id>` or `system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The token or session the actor used: `token:<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +76,7 @@ impl Default for Metadata {
     fn default() -> Self {
         Metadata {
             actor: None,
+            token: None,
             request_id: None,
             causation_id: None,
             correlation_id: None,

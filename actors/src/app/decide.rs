@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use picloud_events::domain::{App, AppEvent, ClaimEvent, ScriptKind, encode, stream};
+use picloud_events::domain::{App, AppEvent, AppRole, ClaimEvent, ScriptKind, encode, stream};
 use picloud_events::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamWrite};
 use picloud_sandbox::Overrides;
 
@@ -61,6 +61,14 @@ pub enum AppCommand {
     },
     RemoveRoute {
         route_id: String,
+    },
+    /// Add a member or change a member's role (the user was checked to exist).
+    SetMember {
+        user_id: String,
+        role: AppRole,
+    },
+    RemoveMember {
+        user_id: String,
     },
 }
 
@@ -405,6 +413,31 @@ pub fn decide(
                 route_id: route_id.clone(),
             })
         }
+        AppCommand::SetMember { user_id, role } => {
+            if app.members.get(user_id) == Some(role) {
+                return Err(CommandError::Conflict {
+                    code: "member_exists",
+                    message: format!(
+                        "the user is already a member with the role {}",
+                        role.as_str()
+                    ),
+                });
+            }
+            one(AppEvent::MemberSet {
+                user_id: user_id.clone(),
+                role: *role,
+                at: cx.now,
+            })
+        }
+        AppCommand::RemoveMember { user_id } => {
+            if !app.members.contains_key(user_id) {
+                return Err(CommandError::NotFound("member"));
+            }
+            one(AppEvent::MemberRemoved {
+                user_id: user_id.clone(),
+                at: cx.now,
+            })
+        }
     }
 }
 
@@ -429,7 +462,7 @@ fn holder<'a>(cx: &'a Context<'_>, name: &str) -> Option<&'a str> {
 }
 
 /// Expected version for appending to a stream whose last version is `version`.
-fn expected_after(version: u64) -> ExpectedVersion {
+pub(crate) fn expected_after(version: u64) -> ExpectedVersion {
     if version == 0 {
         ExpectedVersion::NoStream
     } else {

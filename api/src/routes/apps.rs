@@ -59,6 +59,8 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> ApiRes
         .catalog
         .apps()
         .iter()
+        // Members see the apps they belong to.
+        .filter(|e| principal.allows(&Capability::AppRead(e.app.id.clone())))
         .map(|e| views::app(&e.app))
         .collect();
     Ok(Json(json!({ "apps": apps })))

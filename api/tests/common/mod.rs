@@ -98,6 +98,44 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// An admin call with `token`; `body` as JSON (or empty).
+    pub async fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// Create a user with `role`; returns their id.
+    pub async fn user(&self, username: &str, role: &str) -> String {
+        let r = self
+            .admin(
+                "POST",
+                "/api/v1/admin/users",
+                Some(serde_json::json!({ "username": username, "role": role })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Mint a token for `user_id` (as the owner) with `scopes`; returns its value.
+    pub async fn token_for(&self, user_id: &str, scopes: &[&str]) -> String {
+        let r = self
+            .admin(
+                "POST",
+                "/api/v1/admin/tokens",
+                Some(serde_json::json!({ "name": "t", "scopes": scopes, "user_id": user_id })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["token"].as_str().expect("token").to_owned()
+    }
+
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         self.raw(method, path, &body).await

@@ -20,6 +20,34 @@ pub enum ScriptKind {
     Module,
 }
 
+/// A member's role in one app (instance owners and admins need none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppRole {
+    Viewer,
+    Developer,
+    Admin,
+}
+
+impl AppRole {
+    pub fn parse(text: &str) -> Option<AppRole> {
+        match text {
+            "viewer" => Some(AppRole::Viewer),
+            "developer" => Some(AppRole::Developer),
+            "admin" => Some(AppRole::Admin),
+            _ => None,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AppRole::Viewer => "viewer",
+            AppRole::Developer => "developer",
+            AppRole::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum AppEvent {
@@ -76,6 +104,16 @@ pub enum AppEvent {
     },
     RouteRemoved {
         route_id: String,
+    },
+    /// A user becomes a member of the app, or an existing member's role changes.
+    MemberSet {
+        user_id: String,
+        role: AppRole,
+        at: DateTime<Utc>,
+    },
+    MemberRemoved {
+        user_id: String,
+        at: DateTime<Utc>,
     },
 }
 
@@ -135,6 +173,8 @@ pub struct App {
     pub scripts: BTreeMap<String, Script>,
     pub routes: BTreeMap<String, Route>,
     pub next_route_seq: u64,
+    /// Members by user id.
+    pub members: BTreeMap<String, AppRole>,
     /// Version of the app stream this state reflects.
     pub version: u64,
 }
@@ -168,6 +208,7 @@ impl App {
                 scripts: BTreeMap::new(),
                 routes: BTreeMap::new(),
                 next_route_seq: 1,
+                members: BTreeMap::new(),
                 version,
             });
             return;
@@ -184,6 +225,7 @@ impl App {
                 app.domains.clear();
                 app.routes.clear();
                 app.scripts.clear();
+                app.members.clear();
             }
             AppEvent::DomainAdded { domain } => {
                 app.domains.insert(domain.clone());
@@ -268,6 +310,12 @@ impl App {
             }
             AppEvent::RouteRemoved { route_id } => {
                 app.routes.remove(route_id);
+            }
+            AppEvent::MemberSet { user_id, role, .. } => {
+                app.members.insert(user_id.clone(), *role);
+            }
+            AppEvent::MemberRemoved { user_id, .. } => {
+                app.members.remove(user_id);
             }
         }
     }

@@ -20,6 +20,7 @@ pub async fn append_and_read_round_trip_every_field(store: Arc<dyn Store>) {
     let before = chrono::Utc::now() - chrono::Duration::seconds(1);
     let metadata = Metadata {
         actor: Some("user:u1".into()),
+        token: Some("token:t1".into()),
         request_id: Some("req-1".into()),
         causation_id: Some("cause-1".into()),
         correlation_id: Some("corr-1".into()),

@@ -1,4 +1,4 @@
-//! The command line: `picloud serve | migrate | replay`.
+//! The command line: `picloud serve | migrate | replay | export | import`.
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +26,28 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Rebuild read models from the whole event log (all, or the one named).
     Replay(ReplayArgs),
+    /// Write the whole event log to a file (JSON Lines with a checksum trailer).
+    Export(ExportArgs),
+    /// Load an export into a new, empty store; read models rebuild on the next start.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The file to write (`-` for standard output). An existing file is replaced
+    /// only once the export is complete.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// An export written by `picloud export`.
+    pub file: std::path::PathBuf,
 }
 
 #[derive(clap::Args, Debug)]

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod replay;
+pub mod transfer;
 
 use std::future::Future;
 use std::io::Write;

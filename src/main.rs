@@ -31,6 +31,8 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Replay(args) => picloud::replay::run(&args).await,
+            Command::Export(args) => picloud::transfer::export(&args).await,
+            Command::Import(args) => picloud::transfer::import(&args).await,
         }
     });
     match result {

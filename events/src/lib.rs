@@ -15,6 +15,7 @@
 //! - `projection`: the `Projection` trait, catch-up, rebuild and follow.
 //! - `snapshot`: compact (postcard) snapshots of in-memory models.
 //! - `upcast`: old event schema versions brought up to date on read.
+//! - `transfer`: the export file format; `picloud export` / `picloud import`.
 //! - `domain`: PiCloud's events (apps, scripts, routes, users, invocations).
 
 pub mod domain;
@@ -25,6 +26,7 @@ pub mod projection;
 pub mod readmodel;
 pub mod snapshot;
 pub mod store;
+pub mod transfer;
 pub mod upcast;
 
 pub use error::{StoreError, VersionConflict};

@@ -61,6 +61,13 @@ pub trait Store: Send + Sync + 'static {
     /// appends nothing). Results are in the order of `writes`.
     async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError>;
 
+    /// Load a whole exported log into a new store in one transaction, keeping each
+    /// event's position, stream version, metadata and time. Refused, with nothing
+    /// written, when the events could not be a log (positions that do not rise,
+    /// stream versions with gaps) or the store already holds events, read models
+    /// or snapshots. Read models are then built by the projections as usual.
+    async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError>;
+
     /// Versions `>= from_version`, ascending, at most `limit`.
     async fn read_stream(
         &self,

@@ -157,6 +157,9 @@ conformance!(
     doc_query_is_newest_first_and_pages_with_before_sort,
     reset_clears_the_collections_and_the_checkpoint,
     snapshots_round_trip_and_replace,
+    import_keeps_positions_versions_metadata_and_times,
+    import_into_a_store_with_history_is_refused,
+    import_of_an_impossible_log_is_refused,
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,
     follow_applies_new_events_and_stops_on_shutdown,
 );
@@ -494,4 +497,27 @@ fn the_test_database_replaces_the_servers_database() {
         with_database("postgresql://h/db?sslmode=disable", "t1"),
         "postgresql://h/t1?sslmode=disable"
     );
+}
+
+/// SQLite → PostgreSQL and PostgreSQL → SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn export_then_import_reads_back_identically_across_backends() {
+    run(TestHooks::default(), |pg, _| async move {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = picloud_events::open(&picloud_events::store::sqlite_url(dir.path()))
+            .await
+            .expect("sqlite");
+        conformance::export_then_import_reads_back_identically(sqlite.clone(), pg.clone()).await;
+        sqlite.close().await;
+    })
+    .await;
+    run(TestHooks::default(), |pg, _| async move {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = picloud_events::open(&picloud_events::store::sqlite_url(dir.path()))
+            .await
+            .expect("sqlite");
+        conformance::export_then_import_reads_back_identically(pg.clone(), sqlite.clone()).await;
+        sqlite.close().await;
+    })
+    .await;
 }

@@ -60,6 +60,9 @@ conformance!(
     doc_query_is_newest_first_and_pages_with_before_sort,
     reset_clears_the_collections_and_the_checkpoint,
     snapshots_round_trip_and_replace,
+    import_keeps_positions_versions_metadata_and_times,
+    import_into_a_store_with_history_is_refused,
+    import_of_an_impossible_log_is_refused,
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,
     follow_applies_new_events_and_stops_on_shutdown,
 );
@@ -123,4 +126,14 @@ async fn an_edited_migration_is_refused_at_open() {
         err.to_string().contains("changed after it was applied"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn export_then_import_reads_back_identically() {
+    let (source, target) = (fresh().await, fresh().await);
+    conformance::export_then_import_reads_back_identically(
+        source.store.clone(),
+        target.store.clone(),
+    )
+    .await;
 }

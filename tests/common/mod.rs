@@ -235,3 +235,38 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// A fresh PostgreSQL database for this test, or `None` (outside CI) when the
+/// test command provided no server.
+pub fn postgres_database() -> Option<String> {
+    let Ok(server) = std::env::var("PICLOUD_TEST_DATABASE_URL") else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!(
+                "PICLOUD_TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests (use ops/test.sh)"
+            );
+        }
+        eprintln!(
+            "notice: PICLOUD_TEST_DATABASE_URL unset; skipping the PostgreSQL run (ops/test.sh provides one)"
+        );
+        return None;
+    };
+    let name = format!("picloud_e2e_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+        )
+        .await
+        .expect("create database");
+    });
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}

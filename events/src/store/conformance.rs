@@ -10,6 +10,7 @@ mod concurrency;
 mod projection;
 mod read;
 mod readmodel;
+mod transfer;
 
 use serde_json::json;
 
@@ -43,6 +44,10 @@ pub use readmodel::{
     doc_query_is_newest_first_and_pages_with_before_sort,
     merge_updates_top_level_keys_and_set_columns, reset_clears_the_collections_and_the_checkpoint,
     snapshots_round_trip_and_replace,
+};
+pub use transfer::{
+    export_then_import_reads_back_identically, import_into_a_store_with_history_is_refused,
+    import_keeps_positions_versions_metadata_and_times, import_of_an_impossible_log_is_refused,
 };
 
 /// An event of `event_type` with `data` and no metadata but the schema.

@@ -35,6 +35,9 @@ use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::migrate;
 use crate::readmodel::{Doc, DocQuery, RowOp};
 
+/// Events per INSERT of an import.
+const IMPORT_CHUNK: usize = 2_000;
+
 /// The NOTIFY channel appends signal on.
 pub(crate) const CHANNEL: &str = "picloud_events";
 const MAX_CONNECTIONS: u32 = 16;
@@ -216,42 +219,59 @@ fn stream_lock_key(stream: &str) -> i32 {
 
 /// Insert one transaction's events (in order) through `picloud_append_events`;
 /// their positions, ascending.
+/// Event columns as one array per column, for `unnest`.
+struct Columns {
+    stream: Vec<String>,
+    version: Vec<i64>,
+    event_type: Vec<String>,
+    data: Vec<String>,
+    metadata: Vec<String>,
+    app: Vec<Option<String>>,
+    actor: Vec<Option<String>>,
+    recorded_at: Vec<i64>,
+}
+
+impl From<Vec<EventColumns>> for Columns {
+    fn from(columns: Vec<EventColumns>) -> Self {
+        let n = columns.len();
+        let mut out = Columns {
+            stream: Vec::with_capacity(n),
+            version: Vec::with_capacity(n),
+            event_type: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            app: Vec::with_capacity(n),
+            actor: Vec::with_capacity(n),
+            recorded_at: Vec::with_capacity(n),
+        };
+        for c in columns {
+            out.stream.push(c.stream);
+            out.version.push(c.version);
+            out.event_type.push(c.event_type);
+            out.data.push(c.data);
+            out.metadata.push(c.metadata);
+            out.app.push(c.app);
+            out.actor.push(c.actor);
+            out.recorded_at.push(c.recorded_at);
+        }
+        out
+    }
+}
+
 async fn insert(
     conn: &mut PgConnection,
     columns: Vec<EventColumns>,
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let n = columns.len();
-    let (mut stream, mut version, mut event_type, mut data) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut metadata, mut app, mut actor, mut recorded_at) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for c in columns {
-        stream.push(c.stream);
-        version.push(c.version);
-        event_type.push(c.event_type);
-        data.push(c.data);
-        metadata.push(c.metadata);
-        app.push(c.app);
-        actor.push(c.actor);
-        recorded_at.push(c.recorded_at);
-    }
+    let c = Columns::from(columns);
     sqlx::query_scalar("SELECT picloud_append_events($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(stream)
-        .bind(version)
-        .bind(event_type)
-        .bind(data)
-        .bind(metadata)
-        .bind(app)
-        .bind(actor)
-        .bind(recorded_at)
+        .bind(c.stream)
+        .bind(c.version)
+        .bind(c.event_type)
+        .bind(c.data)
+        .bind(c.metadata)
+        .bind(c.app)
+        .bind(c.actor)
+        .bind(c.recorded_at)
         .fetch_all(conn)
         .await
 }
@@ -320,6 +340,65 @@ impl Store for PgStore {
             actual: self.stream_version(&write.stream).await?,
         }
         .into())
+    }
+
+    async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        sql::validate_import(events)?;
+        let mut tx = self.pool.begin().await?;
+        // No appender may slip in between the emptiness check and the commit.
+        sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let empty: bool = sqlx::query_scalar(sql::STORE_IS_EMPTY)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !empty {
+            return Err(sql::not_empty());
+        }
+        for chunk in events.chunks(IMPORT_CHUNK) {
+            let mut position = Vec::with_capacity(chunk.len());
+            let mut columns = Vec::with_capacity(chunk.len());
+            for event in chunk {
+                position.push(event.position);
+                columns.push(EventColumns::recorded(event)?);
+            }
+            let c = Columns::from(columns);
+            sqlx::query(
+                "INSERT INTO events (position, stream, version, event_type, data, metadata, \
+                                     app, actor, recorded_at, xid) \
+                 OVERRIDING SYSTEM VALUE \
+                 SELECT p, s, v, t, d, m, a, c, r, pg_current_xact_id() \
+                 FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], \
+                             $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[]) \
+                      AS batch(p, s, v, t, d, m, a, c, r)",
+            )
+            .bind(position)
+            .bind(c.stream)
+            .bind(c.version)
+            .bind(c.event_type)
+            .bind(c.data)
+            .bind(c.metadata)
+            .bind(c.app)
+            .bind(c.actor)
+            .bind(c.recorded_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // New appends continue after the imported positions.
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('events', 'position'), \
+                           GREATEST((SELECT MAX(position) FROM events), 1), \
+                           (SELECT COUNT(*) > 0 FROM events))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
     }
 
     async fn read_stream(

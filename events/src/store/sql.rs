@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::event::{EventFilter, NewEvent, RecordedEvent, StreamWrite};
+use crate::event::{EventFilter, Metadata, NewEvent, RecordedEvent, StreamWrite};
 use crate::readmodel::DocQuery;
 use crate::upcast::upcast;
 
@@ -52,6 +52,53 @@ pub(crate) fn validate(writes: &[StreamWrite]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refuse an import that could not be a log: positions must rise, each stream's
+/// versions must run 1, 2, 3 … in log order, names and types must be present.
+pub(crate) fn validate_import(events: &[RecordedEvent]) -> Result<(), StoreError> {
+    let mut last_position = 0;
+    let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for (n, e) in events.iter().enumerate() {
+        let at = || format!("event {} (position {})", n + 1, e.position);
+        if e.position <= last_position {
+            return Err(StoreError::Invalid(format!(
+                "{}: positions must rise (previous {last_position})",
+                at()
+            )));
+        }
+        last_position = e.position;
+        if e.stream.is_empty() || e.event_type.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "{}: stream and type cannot be empty",
+                at()
+            )));
+        }
+        let expected = versions.get(e.stream.as_str()).copied().unwrap_or(0) + 1;
+        if e.version != expected {
+            return Err(StoreError::Invalid(format!(
+                "{}: stream {} jumps to version {} (expected {expected})",
+                at(),
+                e.stream,
+                e.version
+            )));
+        }
+        versions.insert(&e.stream, expected);
+    }
+    Ok(())
+}
+
+/// Whether a store has anything an import would collide with.
+pub(crate) const STORE_IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM events) \
+     AND NOT EXISTS (SELECT 1 FROM checkpoints) \
+     AND NOT EXISTS (SELECT 1 FROM read_models) \
+     AND NOT EXISTS (SELECT 1 FROM snapshots)";
+
+pub(crate) fn not_empty() -> StoreError {
+    StoreError::Invalid(
+        "the store is not empty: import only into a new store (no events, read models or snapshots)"
+            .into(),
+    )
+}
+
 /// One event as column values, ready to insert.
 pub(crate) struct EventColumns {
     pub stream: String,
@@ -71,16 +118,46 @@ impl EventColumns {
         event: &NewEvent,
         recorded_at: i64,
     ) -> Result<Self, StoreError> {
-        let metadata = serde_json::to_string(&event.metadata)
+        Self::of(
+            stream,
+            version,
+            &event.event_type,
+            &event.data,
+            &event.metadata,
+            recorded_at,
+        )
+    }
+
+    /// An event of an export, with the time it was first recorded.
+    pub(crate) fn recorded(event: &RecordedEvent) -> Result<Self, StoreError> {
+        Self::of(
+            &event.stream,
+            event.version,
+            &event.event_type,
+            &event.data,
+            &event.metadata,
+            event.recorded_at.timestamp_micros(),
+        )
+    }
+
+    fn of(
+        stream: &str,
+        version: u64,
+        event_type: &str,
+        data: &serde_json::Value,
+        metadata: &Metadata,
+        recorded_at: i64,
+    ) -> Result<Self, StoreError> {
+        let metadata_json = serde_json::to_string(metadata)
             .map_err(|e| StoreError::Invalid(format!("metadata is not serialisable: {e}")))?;
         Ok(EventColumns {
             stream: stream.to_owned(),
             version: to_i64(version, "version")?,
-            event_type: event.event_type.clone(),
-            data: event.data.to_string(),
-            metadata,
-            app: event.metadata.app.clone(),
-            actor: event.metadata.actor.clone(),
+            event_type: event_type.to_owned(),
+            data: data.to_string(),
+            metadata: metadata_json,
+            app: metadata.app.clone(),
+            actor: metadata.actor.clone(),
             recorded_at,
         })
     }

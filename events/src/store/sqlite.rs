@@ -173,6 +173,39 @@ impl Store for SqliteStore {
         Ok(appended)
     }
 
+    async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        sql::validate_import(events)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let empty: bool = sqlx::query_scalar(sql::STORE_IS_EMPTY)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !empty {
+            return Err(sql::not_empty());
+        }
+        for event in events {
+            let c = EventColumns::recorded(event)?;
+            sqlx::query(
+                "INSERT INTO events \
+                 (position, stream, version, event_type, data, metadata, app, actor, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(event.position)
+            .bind(c.stream)
+            .bind(c.version)
+            .bind(c.event_type)
+            .bind(c.data)
+            .bind(c.metadata)
+            .bind(c.app)
+            .bind(c.actor)
+            .bind(c.recorded_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
     async fn read_stream(
         &self,
         stream: &str,

@@ -55,6 +55,6 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// The read model to rebuild; all of them when absent.
-    #[arg(value_parser = ["catalog", "invocations"])]
+    #[arg(value_parser = ["catalog", "invocations", "outbox"])]
     pub projection: Option<String>,
 }

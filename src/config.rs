@@ -73,6 +73,13 @@ pub struct ServeArgs {
     /// The owner's API token on first start (otherwise one is generated).
     #[arg(long, env = "PICLOUD_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+    /// Milliseconds before the second attempt of a failed asynchronous invocation
+    /// (each later attempt waits twice as long, plus up to 25% jitter).
+    #[arg(long, env = "PICLOUD_RETRY_BASE_MS", default_value_t = 1000)]
+    pub retry_base_ms: u64,
+    /// Longest wait between two attempts, in milliseconds.
+    #[arg(long, env = "PICLOUD_RETRY_MAX_MS", default_value_t = 600_000)]
+    pub retry_max_ms: u64,
     /// Seconds to let in-flight requests finish on SIGTERM/Ctrl-C.
     #[arg(long, env = "PICLOUD_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
@@ -85,6 +92,11 @@ impl ServeArgs {
         }
         if self.queue == Some(0) {
             return Err("--queue / PICLOUD_QUEUE must be at least 1".into());
+        }
+        if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
+            return Err(
+                "--retry-base-ms must be at least 1 and --retry-max-ms at least the base".into(),
+            );
         }
         if self.body_limit == 0 {
             return Err("--body-limit / PICLOUD_BODY_LIMIT must be at least 1".into());

@@ -45,6 +45,8 @@ pub async fn serve(
     let store = open_store(&args.store).await?;
     let mut runtime_config = RuntimeConfig {
         ceilings,
+        retry_base: Duration::from_millis(args.retry_base_ms),
+        retry_max: Duration::from_millis(args.retry_max_ms),
         ..RuntimeConfig::default()
     };
     if let Some(slots) = args.slots {

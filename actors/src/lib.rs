@@ -9,6 +9,8 @@
 //! - `executor`: `ExecutorSlot` actors, each owning a dedicated Rhai thread, behind
 //!   one bounded queue (load shedding).
 //! - `projector`: actors that keep read models following the log.
+//! - `dispatcher`: runs the outbox (queued asynchronous invocations) with leases,
+//!   retries with backoff, dead letters.
 //! - `recorder`: the batching writer of invocation records.
 //! - `supervisor`: the root supervisor that restarts failed children.
 //! - `runtime`: everything above started together; what the API holds.
@@ -19,6 +21,7 @@
 pub mod app;
 pub mod bootstrap;
 pub mod catalog;
+pub mod dispatcher;
 pub mod executor;
 pub mod projector;
 pub mod recorder;

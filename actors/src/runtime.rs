@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use picloud_events::domain::{InvocationRecord, InvocationStatus, InvocationsProjection};
+use picloud_events::domain::codec::encode;
+use picloud_events::domain::{
+    InvocationEvent, InvocationRecord, InvocationRequest, InvocationState, InvocationStatus,
+    InvocationsProjection, OutboxProjection, stream,
+};
 use picloud_events::projection::Projection;
-use picloud_events::{Metadata, Store, StoreError};
+use picloud_events::{ExpectedVersion, Metadata, Store, StoreError, StreamWrite};
 use picloud_sandbox::{Ceilings, Limits, Outcome, RunInput, RunResult, Sandbox, ScriptSource};
 use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, watch};
@@ -16,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{self, AppActor, AppActorArgs, AppCommand, AppMsg, CommandError, CommandOutcome};
 use crate::catalog::{AppEntry, Catalog};
+use crate::dispatcher::Dispatcher;
 use crate::executor::{Executor, ExecutorSlot, SlotArgs, SubmitError};
 use crate::projector::{
     Projector, ProjectorArgs, ReadModel, RebuildReport, RebuildSignal, catch_up_catalog,
@@ -40,6 +45,10 @@ pub struct RuntimeConfig {
     pub queue: usize,
     pub ceilings: Ceilings,
     pub node_id: String,
+    /// Delay before the second attempt of a failed asynchronous invocation; each
+    /// later attempt waits twice as long (plus up to 25% jitter), up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -52,6 +61,8 @@ impl Default for RuntimeConfig {
             queue: slots * 64,
             ceilings: Ceilings::DEFAULT,
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(600),
         }
     }
 }
@@ -65,7 +76,7 @@ pub enum RuntimeError {
 }
 
 /// The read models a node keeps, by name.
-pub const PROJECTIONS: [&str; 2] = ["catalog", "invocations"];
+pub const PROJECTIONS: [&str; 3] = ["catalog", "invocations", "outbox"];
 /// How long a rebuild request waits for the projector.
 const REBUILD_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -74,6 +85,7 @@ const REBUILD_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct Rebuilds {
     pub catalog: RebuildSignal,
     pub invocations: RebuildSignal,
+    pub outbox: RebuildSignal,
 }
 
 /// A read model's progress.
@@ -82,6 +94,14 @@ pub struct ProjectionStatus {
     pub name: &'static str,
     pub checkpoint: i64,
     pub lag: i64,
+}
+
+/// What `enqueue_once` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    pub invocation_id: String,
+    /// The key was already claimed: `invocation_id` is the first request's.
+    pub duplicate: bool,
 }
 
 /// A finished run and how it was recorded.
@@ -100,6 +120,8 @@ pub struct Runtime {
     pub config: RuntimeConfig,
     /// Checkpoint of the `invocations` read model.
     pub invocations_checkpoint: watch::Receiver<i64>,
+    /// Checkpoint of the `outbox` read model (the dispatcher wakes on it).
+    pub outbox_checkpoint: watch::Receiver<i64>,
     pub rebuilds: Rebuilds,
     supervisor: ActorRef<SupervisorMsg>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -155,30 +177,18 @@ impl Runtime {
         };
         start_child(&supervisor, "projector-catalog".into(), catalog_spec).await?;
 
-        let (progress, invocations_checkpoint) = watch::channel(0);
-        let invocations_spec: ChildSpec = {
-            let invocations_rebuild = rebuilds.invocations.clone();
-            let store = store.clone();
-            let projection: Arc<dyn Projection> = Arc::new(InvocationsProjection);
-            Arc::new(move |parent| {
-                let args = ProjectorArgs {
-                    store: store.clone(),
-                    rebuild: invocations_rebuild.clone(),
-                    model: ReadModel::Stored {
-                        projection: projection.clone(),
-                        progress: progress.clone(),
-                    },
-                };
-                Box::pin(async move {
-                    let (actor, _) = Actor::spawn_linked(None, Projector, args, parent).await?;
-                    Ok(actor.get_cell())
-                })
-            })
-        };
-        start_child(
+        let invocations_checkpoint = start_stored_projector(
             &supervisor,
-            "projector-invocations".into(),
-            invocations_spec,
+            &store,
+            Arc::new(InvocationsProjection),
+            rebuilds.invocations.clone(),
+        )
+        .await?;
+        let outbox_checkpoint = start_stored_projector(
+            &supervisor,
+            &store,
+            Arc::new(OutboxProjection),
+            rebuilds.outbox.clone(),
         )
         .await?;
 
@@ -187,7 +197,7 @@ impl Runtime {
             let _ = supervisor_task.await;
         });
 
-        Ok(Arc::new(Runtime {
+        let runtime = Arc::new(Runtime {
             store,
             catalog,
             sandbox,
@@ -195,10 +205,133 @@ impl Runtime {
             recorder,
             config,
             invocations_checkpoint,
+            outbox_checkpoint,
             rebuilds,
             supervisor,
             tasks: Mutex::new(vec![recorder_task, supervisor_join]),
-        }))
+        });
+        let dispatcher_spec: ChildSpec = {
+            let runtime = Arc::downgrade(&runtime);
+            Arc::new(move |parent| {
+                let runtime = runtime.clone();
+                Box::pin(async move {
+                    let (actor, _) = Actor::spawn_linked(None, Dispatcher, runtime, parent).await?;
+                    Ok(actor.get_cell())
+                })
+            })
+        };
+        start_child(&runtime.supervisor, "dispatcher".into(), dispatcher_spec).await?;
+        Ok(runtime)
+    }
+
+    /// The asynchronous invocation `id` folded from its stream: `Ok(None)` when
+    /// there is no such stream, `Err(..)` from the store. A synchronous record
+    /// folds to `Some(Err(app_id))`: it exists but cannot be re-driven.
+    pub async fn load_invocation(
+        &self,
+        id: &str,
+    ) -> Result<Option<Result<InvocationState, String>>, StoreError> {
+        let events = self
+            .store
+            .read_stream(&stream::invocation(id), 1, 10_000)
+            .await?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(InvocationState::fold(&events).ok_or_else(|| {
+            events
+                .first()
+                .and_then(|e| e.metadata.app.clone())
+                .unwrap_or_default()
+        })))
+    }
+
+    /// Queue a dead asynchronous invocation again (attempts count from zero).
+    pub async fn redrive(
+        &self,
+        state: &InvocationState,
+        metadata: &Metadata,
+    ) -> Result<(), StoreError> {
+        let mut metadata = metadata.clone();
+        metadata.app = Some(state.request.app_id.clone());
+        self.store
+            .append(
+                &stream::invocation(&state.request.id),
+                ExpectedVersion::Exact(state.version),
+                vec![encode(
+                    &InvocationEvent::InvocationRedriven { at: Utc::now() },
+                    &metadata,
+                )],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Queue an invocation once per `dedupe` key (a webhook delivery id, a cron
+    /// tick): the key is claimed in the same transaction, and a second request
+    /// with the same key answers the first one's invocation id instead.
+    pub async fn enqueue_once(
+        &self,
+        request: InvocationRequest,
+        metadata: &Metadata,
+        dedupe: &str,
+    ) -> Result<Enqueued, StoreError> {
+        let claim = StreamWrite {
+            stream: dedupe.to_owned(),
+            expected: ExpectedVersion::NoStream,
+            events: vec![picloud_events::NewEvent::new(
+                "DeliveryClaimed",
+                serde_json::json!({ "invocation_id": request.id }),
+                Metadata {
+                    app: Some(request.app_id.clone()),
+                    ..metadata.clone()
+                },
+            )],
+        };
+        let id = request.id.clone();
+        match self.enqueue(request, metadata, vec![claim]).await {
+            Ok(_) => Ok(Enqueued {
+                invocation_id: id,
+                duplicate: false,
+            }),
+            Err(StoreError::VersionConflict(c)) if c.stream == dedupe => {
+                let first = self.store.read_stream(dedupe, 1, 1).await?;
+                let invocation_id = first
+                    .first()
+                    .and_then(|e| e.data["invocation_id"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok(Enqueued {
+                    invocation_id,
+                    duplicate: true,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Queue an asynchronous invocation: `InvocationRequested` on its own stream,
+    /// in one transaction with `with` (the cause's own writes, e.g. a webhook's
+    /// dedupe claim). The dispatcher of some node runs it.
+    pub async fn enqueue(
+        &self,
+        request: InvocationRequest,
+        metadata: &Metadata,
+        with: Vec<StreamWrite>,
+    ) -> Result<i64, StoreError> {
+        let mut metadata = metadata.clone();
+        metadata.app = Some(request.app_id.clone());
+        let mut writes = vec![StreamWrite {
+            stream: stream::invocation(&request.id),
+            expected: ExpectedVersion::NoStream,
+            events: vec![encode(
+                &InvocationEvent::InvocationRequested(request),
+                &metadata,
+            )],
+        }];
+        writes.extend(with);
+        let appended = self.store.append_many(writes).await?;
+        Ok(appended.iter().map(|a| a.last_position).max().unwrap_or(0))
     }
 
     /// Send a command to the app's actor (spawned on demand) and wait until the
@@ -248,6 +381,7 @@ impl Runtime {
         let checkpoints = [
             self.catalog.position(),
             *self.invocations_checkpoint.borrow(),
+            *self.outbox_checkpoint.borrow(),
         ];
         Ok(PROJECTIONS
             .iter()
@@ -265,6 +399,7 @@ impl Runtime {
         let signal = match name {
             "catalog" => &self.rebuilds.catalog,
             "invocations" => &self.rebuilds.invocations,
+            "outbox" => &self.rebuilds.outbox,
             _ => return None,
         };
         Some(signal.rebuild(REBUILD_TIMEOUT).await)
@@ -341,18 +476,40 @@ impl Runtime {
         &self,
         app: &AppEntry,
         script_id: &str,
-        mut input: RunInput,
+        input: RunInput,
         trigger: &str,
         metadata: Metadata,
     ) -> Result<Option<Invocation>, SubmitError> {
+        let run = self
+            .run(app, script_id, input, trigger, metadata.request_id.clone())
+            .await?;
+        Ok(run.map(|(invocation, record)| {
+            self.recorder.record(record, metadata);
+            invocation
+        }))
+    }
+
+    /// Run the live version of a script on an executor slot; the caller records
+    /// it. `None` when the script does not exist in this app (or has no version).
+    /// An empty `input.invocation_id` gets a new id.
+    pub async fn run(
+        &self,
+        app: &AppEntry,
+        script_id: &str,
+        mut input: RunInput,
+        trigger: &str,
+        request_id: Option<String>,
+    ) -> Result<Option<(Invocation, InvocationRecord)>, SubmitError> {
         let Some(script) = app.app.scripts.get(script_id) else {
             return Ok(None);
         };
         let Some(live) = script.live() else {
             return Ok(None);
         };
-        let id = uuid::Uuid::now_v7().to_string();
-        input.invocation_id = id.clone();
+        if input.invocation_id.is_empty() {
+            input.invocation_id = uuid::Uuid::now_v7().to_string();
+        }
+        let id = input.invocation_id.clone();
         input.app_id = app.app.id.clone();
         input.app_slug = app.app.slug.clone();
         let source = ScriptSource {
@@ -383,10 +540,10 @@ impl Runtime {
             logs: result.logs.clone(),
             logs_truncated: result.logs_truncated,
             error,
-            request_id: metadata.request_id.clone(),
+            request_id,
+            attempt: 0,
         };
-        self.recorder.record(record, metadata);
-        Ok(Some(Invocation { id, result }))
+        Ok(Some((Invocation { id, result }, record)))
     }
 
     /// Ready: the store answers and the catalog is caught up with the log. The
@@ -426,6 +583,34 @@ impl Runtime {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
+}
+
+/// Start a projector for a stored read model; answers its checkpoint channel.
+async fn start_stored_projector(
+    supervisor: &ActorRef<SupervisorMsg>,
+    store: &Arc<dyn Store>,
+    projection: Arc<dyn Projection>,
+    rebuild: RebuildSignal,
+) -> Result<watch::Receiver<i64>, RuntimeError> {
+    let (progress, checkpoint) = watch::channel(0);
+    let name = format!("projector-{}", projection.name());
+    let store = store.clone();
+    let spec: ChildSpec = Arc::new(move |parent| {
+        let args = ProjectorArgs {
+            store: store.clone(),
+            rebuild: rebuild.clone(),
+            model: ReadModel::Stored {
+                projection: projection.clone(),
+                progress: progress.clone(),
+            },
+        };
+        Box::pin(async move {
+            let (actor, _) = Actor::spawn_linked(None, Projector, args, parent).await?;
+            Ok(actor.get_cell())
+        })
+    });
+    start_child(supervisor, name, spec).await?;
+    Ok(checkpoint)
 }
 
 async fn start_child(

@@ -85,6 +85,7 @@ fn admin_routes() -> AdminRoutes {
         .delete("/routes/{id}", routes_admin::delete)
         .get("/apps/{app}/invocations", invocations::list)
         .get("/invocations/{id}", invocations::get)
+        .post("/invocations/{id}/redrive", invocations::redrive)
         .get("/apps/{app}/members", members::list)
         .post("/apps/{app}/members", members::add)
         .patch("/apps/{app}/members/{user}", members::update)

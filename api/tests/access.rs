@@ -565,7 +565,10 @@ async fn rebuilding_every_projection_gives_the_same_state() {
         .iter()
         .map(|p| p["name"].clone())
         .collect();
-    assert_eq!(names, [json!("catalog"), json!("invocations")]);
+    assert_eq!(
+        names,
+        [json!("catalog"), json!("invocations"), json!("outbox")]
+    );
 
     let r = app
         .admin("POST", "/api/v1/admin/projections/catalog/rebuild", None)
@@ -578,6 +581,10 @@ async fn rebuilding_every_projection_gives_the_same_state() {
             "/api/v1/admin/projections/invocations/rebuild",
             None,
         )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .admin("POST", "/api/v1/admin/projections/outbox/rebuild", None)
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = app

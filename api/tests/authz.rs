@@ -192,6 +192,12 @@ fn rows() -> Vec<Row> {
         row(Method::DELETE, "/routes/{id}", AppDeveloper, None),
         row(Method::GET, "/apps/{app}/invocations", logs, None),
         row(Method::GET, "/invocations/{id}", logs, None),
+        row(
+            Method::POST,
+            "/invocations/{id}/redrive",
+            AppDeveloper,
+            None,
+        ),
         row(Method::GET, "/apps/{app}/members", read, None),
         row(
             Method::POST,
@@ -303,7 +309,9 @@ struct Fixture {
     values: Vec<(&'static str, String)>,
 }
 
-async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize) -> Fixture {
+/// `dead`: the fixture's invocation is an asynchronous one that died (so it can
+/// be re-driven), not a synchronous run.
+async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize, dead: bool) -> Fixture {
     let slug = format!("app-{n}");
     let r = app
         .admin("POST", "/api/v1/admin/apps", Some(json!({"slug": slug})))
@@ -387,6 +395,11 @@ async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize) -> Fixt
         .expect("invocation id")
         .to_owned();
     wait_for_invocation(app, &invocation).await;
+    let invocation = if dead {
+        dead_invocation(app, &slug).await
+    } else {
+        invocation
+    };
     Fixture {
         values: vec![
             ("app", app_id),
@@ -403,6 +416,38 @@ async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize) -> Fixt
             ("new_user", format!("new-user-{n}")),
         ],
     }
+}
+
+/// An asynchronous invocation of a failing script with one attempt, once dead.
+async fn dead_invocation(app: &TestApp, slug: &str) -> String {
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/apps/{slug}/scripts"),
+            Some(json!({"name": "fails", "source": "throw \"no\";"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let script = r.json()["id"].as_str().expect("id").to_owned();
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/scripts/{script}/invoke?async=true"),
+            Some(json!({"max_attempts": 1})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["invocation_id"].as_str().expect("id").to_owned();
+    for _ in 0..1000 {
+        let r = app
+            .admin("GET", &format!("/api/v1/admin/invocations/{id}"), None)
+            .await;
+        if r.status == 200 && r.json()["status"] == "dead" {
+            return id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("invocation {id} never died");
 }
 
 /// The recorder writes invocation records off the request path: wait (bounded) for
@@ -481,7 +526,7 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
     for row in rows() {
         for (who, token, _) in &people.tokens {
             n += 1;
-            let fx = fixture(&app, &people, *who, n).await;
+            let fx = fixture(&app, &people, *who, n, row.path.ends_with("/redrive")).await;
             let path = format!(
                 "/api/v1/admin{}{}",
                 fx.path(row.path),

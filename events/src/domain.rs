@@ -22,7 +22,10 @@ pub mod user;
 pub use app::{App, AppEvent, AppRole, Route, Script, ScriptKind, ScriptVersion};
 pub use claim::ClaimEvent;
 pub use codec::{DomainEvent, decode, decode_new, encode};
-pub use invocation::{InvocationEvent, InvocationRecord, InvocationStatus, InvocationsProjection};
+pub use invocation::{
+    InvocationEvent, InvocationRecord, InvocationRequest, InvocationState, InvocationStatus,
+    InvocationsProjection, OutboxProjection, QueuedRequest,
+};
 pub use user::{InstanceEvent, Role, Token, TokenKind, User, UserEvent};
 
 /// Stream names, in one place so nobody spells them twice.

@@ -33,5 +33,5 @@ pub use error::{StoreError, VersionConflict};
 pub use event::{
     Appended, EventFilter, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamWrite,
 };
-pub use readmodel::{Doc, DocQuery, RowOp};
+pub use readmodel::{Delivery, Doc, DocQuery, RowOp};
 pub use store::{Backend, ReadAll, Store, open, sqlite_url};

@@ -31,6 +31,29 @@ pub enum RowOp {
         collection: String,
         key: String,
     },
+    /// Insert or replace an outbox row (clearing any lease on it).
+    PutDelivery(Delivery),
+    /// Remove an outbox row, leased or not.
+    DeleteDelivery {
+        invocation_id: String,
+    },
+}
+
+/// The collection name a projection lists to have `reset` clear the outbox rows.
+pub const DELIVERIES: &str = "deliveries";
+
+/// An asynchronous invocation that still has to run (a row of the outbox).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub invocation_id: String,
+    pub app: String,
+    /// The version of `invocation-<id>` this row reflects: a dispatcher appends the
+    /// attempt's outcome expecting exactly this version.
+    pub stream_version: u64,
+    /// Attempts already made.
+    pub attempt: u32,
+    /// When it may run, microseconds since the Unix epoch (UTC).
+    pub due_at: i64,
 }
 
 /// A page of one collection, newest first (`ORDER BY sort DESC, key DESC`).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite};
-use crate::readmodel::{Doc, DocQuery, RowOp};
+use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
 #[doc(hidden)]
 pub mod conformance;
@@ -118,6 +118,31 @@ pub trait Store: Send + Sync + 'static {
     async fn get_doc(&self, collection: &str, key: &str) -> Result<Option<Doc>, StoreError>;
 
     async fn query_docs(&self, q: &DocQuery) -> Result<Vec<Doc>, StoreError>;
+
+    /// Lease up to `limit` outbox rows that are due at `now` (microseconds) and not
+    /// leased, or whose lease ended, to `node` until `lease_until`. Concurrent
+    /// claimers (other nodes) never get the same row while a lease holds.
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// The earliest instant (microseconds) at which an outbox row is or becomes
+    /// claimable; `None` when the outbox is empty.
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Shorten or extend `node`'s lease on a row it could not start (overloaded,
+    /// shutting down): claimable again from `until` (microseconds). A row leased
+    /// to another node is left alone.
+    async fn postpone_delivery(
+        &self,
+        invocation_id: &str,
+        node: &str,
+        until: i64,
+    ) -> Result<(), StoreError>;
 
     /// Save (replace) a snapshot: postcard bytes of an in-memory model at `position`.
     async fn save_snapshot(

@@ -160,6 +160,8 @@ conformance!(
     import_keeps_positions_versions_metadata_and_times,
     import_into_a_store_with_history_is_refused,
     import_of_an_impossible_log_is_refused,
+    deliveries_are_claimed_once_when_due_and_again_after_the_lease,
+    concurrent_claimers_never_share_a_delivery,
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,
     follow_applies_new_events_and_stops_on_shutdown,
 );

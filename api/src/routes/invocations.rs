@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use picloud_events::domain::{InvocationStatus, InvocationsProjection};
 use picloud_events::readmodel::DocQuery;
 use serde::Deserialize;
@@ -10,6 +12,7 @@ use serde_json::{Value, json};
 use super::apps::load_app;
 use crate::auth::{Capability, Principal, authorize};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::RequestId;
 use crate::state::ApiState;
 
 const DEFAULT_LIMIT: usize = 50;
@@ -110,4 +113,53 @@ pub async fn get(
     let app_id = doc.app.clone().unwrap_or_default();
     authorize(&principal, &Capability::AppLogRead(app_id))?;
     Ok(Json(doc.body))
+}
+
+/// Queue a dead asynchronous invocation again: 202 `{"invocation_id","status":"queued"}`;
+/// 409 `not_dead` when it is not dead (still queued, succeeded, or a synchronous run).
+pub async fn redrive(
+    State(state): State<ApiState>,
+    principal: Principal,
+    RequestId(request_id): RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let loaded = state
+        .runtime
+        .load_invocation(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invocation"))?;
+    let invocation = match loaded {
+        Ok(invocation) => invocation,
+        Err(app_id) => {
+            authorize(&principal, &Capability::AppInvoke(app_id))?;
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_dead",
+                "only dead asynchronous invocations can be re-driven; this was a synchronous run",
+            ));
+        }
+    };
+    authorize(
+        &principal,
+        &Capability::AppInvoke(invocation.request.app_id.clone()),
+    )?;
+    if invocation.status != InvocationStatus::Dead {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dead",
+            format!(
+                "only dead invocations can be re-driven; this one is {}",
+                invocation.status.as_str()
+            ),
+        )
+        .with("status", invocation.status.as_str()));
+    }
+    let mut metadata = principal.metadata(&state.runtime.config.node_id);
+    metadata.request_id = Some(request_id);
+    state.runtime.redrive(&invocation, &metadata).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "invocation_id": id, "status": "queued" })),
+    )
+        .into_response())
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use picloud_actors::{AppCommand, AppEntry};
-use picloud_events::domain::ScriptKind;
+use picloud_events::domain::{InvocationRequest, ScriptKind};
 use picloud_sandbox::{OverrideError, Overrides, RunInput, parse_overrides};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -313,8 +313,24 @@ pub struct InvokeBody {
     #[serde(default)]
     payload: Option<Value>,
     #[serde(default)]
-    #[allow(dead_code)]
     max_attempts: Option<u32>,
+}
+
+/// Attempts an asynchronous invocation may make when none are asked for.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// The most attempts anyone may ask for.
+pub const MAX_ATTEMPTS_CEILING: u32 = 25;
+
+/// `max_attempts` of a request body: 1..=25, default 5.
+pub fn max_attempts(requested: Option<u32>) -> ApiResult<u32> {
+    match requested {
+        None => Ok(DEFAULT_MAX_ATTEMPTS),
+        Some(n) if (1..=MAX_ATTEMPTS_CEILING).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid(
+            "max_attempts",
+            format!("max_attempts must be between 1 and {MAX_ATTEMPTS_CEILING}"),
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -335,12 +351,41 @@ pub async fn invoke(
 ) -> ApiResult<Response> {
     let entry = load_script_app(&state, &id)?;
     authorize(&principal, &Capability::AppInvoke(entry.app.id.clone()))?;
+    let mut metadata = principal.metadata(&state.runtime.config.node_id);
+    metadata.request_id = Some(request_id.clone());
     if q.is_async == Some(true) {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
-            "asynchronous invocation arrives with the outbox; invoke synchronously for now",
-        ));
+        let max_attempts = max_attempts(body.max_attempts)?;
+        let live = entry
+            .app
+            .scripts
+            .get(&id)
+            .and_then(|s| s.live().map(|_| s.kind));
+        if live != Some(ScriptKind::Endpoint) {
+            return Err(ApiError::not_found("script"));
+        }
+        let invocation_id = uuid::Uuid::now_v7().to_string();
+        let request = InvocationRequest {
+            id: invocation_id.clone(),
+            app_id: entry.app.id.clone(),
+            script_id: id.clone(),
+            trigger: "async".into(),
+            trigger_id: None,
+            event: json!({ "kind": "async", "payload": body.payload.unwrap_or(Value::Null) }),
+            request: None,
+            max_attempts,
+            idempotency_key: format!("async:{invocation_id}"),
+            requested_at: chrono::Utc::now(),
+            depth: 0,
+        };
+        state
+            .runtime
+            .enqueue(request, &metadata, Vec::new())
+            .await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "invocation_id": invocation_id })),
+        )
+            .into_response());
     }
     let input = RunInput {
         app_id: entry.app.id.clone(),
@@ -350,8 +395,6 @@ pub async fn invoke(
         params: Default::default(),
         event: json!({ "kind": "manual", "payload": body.payload.unwrap_or(Value::Null) }),
     };
-    let mut metadata = principal.metadata(&state.runtime.config.node_id);
-    metadata.request_id = Some(request_id);
     let invocation = state
         .runtime
         .invoke(&entry, &id, input, "manual", metadata)

@@ -1,8 +1,21 @@
-//! Invocation records (`invocation-<uuid>` streams) and the projection that turns
-//! them into the admin read model (`invocations` documents).
+//! Invocations (`invocation-<uuid>` streams), the projection that turns them into
+//! the admin read model (`invocations` documents), and the outbox projection that
+//! keeps one `deliveries` row per asynchronous invocation still to run.
 //!
 //! Synchronous runs are recorded by a batching writer after the response is sent:
 //! one `InvocationCompleted` per run, many runs per transaction.
+//!
+//! An asynchronous invocation's stream:
+//!
+//! ```text
+//! InvocationRequested                      (queued; appended with its cause)
+//! InvocationAttemptFailed{next_attempt_at} (0..max_attempts-1 times: queued again)
+//! InvocationCompleted | InvocationDead     (the last attempt's outcome)
+//! InvocationRedriven                       (an admin queued a dead one again) …
+//! ```
+//!
+//! Each outcome is appended expecting the exact version the dispatcher claimed,
+//! so two nodes that both ran a delivery (an expired lease) record it once.
 
 use chrono::{DateTime, Utc};
 use picloud_sandbox::LogLine;
@@ -11,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{DomainEvent, decode};
 use crate::event::RecordedEvent;
 use crate::projection::Projection;
-use crate::readmodel::{Doc, RowOp};
+use crate::readmodel::{Delivery, Doc, RowOp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,12 +75,132 @@ pub struct InvocationRecord {
     pub logs_truncated: bool,
     pub error: Option<serde_json::Value>,
     pub request_id: Option<String>,
+    /// Which attempt of an asynchronous invocation this was (from 1); 0 for a
+    /// synchronous run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The HTTP request behind a queued invocation (a webhook delivery), as the
+/// script will see it in `ctx.request`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRequest {
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: Vec<(String, String)>,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The body as text when it is UTF-8 …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// … else as standard base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+}
+
+/// What an asynchronous invocation will run, with what, and how often it may try.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvocationRequest {
+    pub id: String,
+    pub app_id: String,
+    pub script_id: String,
+    /// `webhook`, `cron`, `event` or `async`.
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+    /// `ctx.event` (an object with at least `kind`).
+    pub event: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<QueuedRequest>,
+    pub max_attempts: u32,
+    /// Unique per cause (a webhook id, a cron tick, an emitting invocation …).
+    pub idempotency_key: String,
+    pub requested_at: DateTime<Utc>,
+    /// How many asynchronous hops led here (an emit from an emitted run is 2 …).
+    #[serde(default)]
+    pub depth: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum InvocationEvent {
     InvocationCompleted(InvocationRecord),
+    InvocationRequested(InvocationRequest),
+    /// An attempt failed and another is scheduled.
+    InvocationAttemptFailed {
+        record: InvocationRecord,
+        next_attempt_at: DateTime<Utc>,
+    },
+    /// The last allowed attempt failed (or the script is gone): dead-lettered.
+    InvocationDead(InvocationRecord),
+    /// Queued again by an admin; attempts count from zero again.
+    InvocationRedriven {
+        at: DateTime<Utc>,
+    },
+}
+
+/// An asynchronous invocation folded from its stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvocationState {
+    pub request: InvocationRequest,
+    /// Attempts made since the request (or the last redrive).
+    pub attempts: u32,
+    pub status: InvocationStatus,
+    /// The stream's last version.
+    pub version: u64,
+}
+
+impl InvocationState {
+    /// Fold a stream; `None` when it holds no request (a synchronous record).
+    pub fn fold(events: &[RecordedEvent]) -> Option<InvocationState> {
+        let mut state: Option<InvocationState> = None;
+        for e in events {
+            let Some(event) = decode::<InvocationEvent>(e) else {
+                continue;
+            };
+            match (event, state.as_mut()) {
+                (InvocationEvent::InvocationRequested(request), _) => {
+                    state = Some(InvocationState {
+                        request,
+                        attempts: 0,
+                        status: InvocationStatus::Queued,
+                        version: e.version,
+                    });
+                }
+                (InvocationEvent::InvocationAttemptFailed { record, .. }, Some(s)) => {
+                    s.attempts = record.attempt;
+                    s.status = InvocationStatus::Queued;
+                }
+                (InvocationEvent::InvocationCompleted(record), Some(s)) => {
+                    s.attempts = record.attempt;
+                    s.status = record.status;
+                }
+                (InvocationEvent::InvocationDead(record), Some(s)) => {
+                    s.attempts = record.attempt;
+                    s.status = InvocationStatus::Dead;
+                }
+                (InvocationEvent::InvocationRedriven { .. }, Some(s)) => {
+                    s.attempts = 0;
+                    s.status = InvocationStatus::Queued;
+                }
+                (_, None) => {}
+            }
+            if let Some(s) = state.as_mut() {
+                s.version = e.version;
+            }
+        }
+        state
+    }
+
+    /// Still to run (queued, or failed with attempts left).
+    pub fn is_pending(&self) -> bool {
+        self.status == InvocationStatus::Queued
+    }
 }
 
 impl DomainEvent for InvocationEvent {}
@@ -91,19 +224,155 @@ impl Projection for InvocationsProjection {
     }
 
     fn apply(&self, event: &RecordedEvent) -> Vec<RowOp> {
-        match decode::<InvocationEvent>(event) {
-            Some(InvocationEvent::InvocationCompleted(record)) => {
-                let sort = record.started_at.timestamp_micros();
-                let body = serde_json::to_value(&record).unwrap_or_default();
-                vec![RowOp::Put(Doc {
-                    collection: Self::COLLECTION.to_owned(),
-                    key: record.id.clone(),
-                    app: Some(record.app_id.clone()),
-                    sort,
-                    tag1: Some(record.status.as_str().to_owned()),
-                    tag2: Some(record.script_id.clone()),
+        let Some(decoded) = decode::<InvocationEvent>(event) else {
+            return Vec::new();
+        };
+        let doc = |key: &str,
+                   app: Option<String>,
+                   sort: i64,
+                   status: &str,
+                   script: Option<String>,
+                   body: serde_json::Value| Doc {
+            collection: Self::COLLECTION.to_owned(),
+            key: key.to_owned(),
+            app,
+            sort,
+            tag1: Some(status.to_owned()),
+            tag2: script,
+            body,
+        };
+        let record_body =
+            |record: &InvocationRecord| serde_json::to_value(record).unwrap_or_default();
+        match decoded {
+            // A synchronous run: the whole document at once.
+            InvocationEvent::InvocationCompleted(record) if record.attempt == 0 => {
+                vec![RowOp::Put(doc(
+                    &record.id,
+                    Some(record.app_id.clone()),
+                    record.started_at.timestamp_micros(),
+                    record.status.as_str(),
+                    Some(record.script_id.clone()),
+                    record_body(&record),
+                ))]
+            }
+            // The last attempt of an asynchronous invocation (a dead one carries
+            // status `dead`; its error says why).
+            InvocationEvent::InvocationCompleted(record)
+            | InvocationEvent::InvocationDead(record) => {
+                let mut body = record_body(&record);
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("attempts".into(), record.attempt.into());
+                    o.insert("next_attempt_at".into(), serde_json::Value::Null);
+                }
+                let status = record.status.as_str();
+                vec![RowOp::Merge(doc(&record.id, None, 0, status, None, body))]
+            }
+            InvocationEvent::InvocationRequested(request) => {
+                let body = serde_json::json!({
+                    "id": request.id,
+                    "app_id": request.app_id,
+                    "script_id": request.script_id,
+                    "trigger": request.trigger,
+                    "trigger_id": request.trigger_id,
+                    "status": "queued",
+                    "requested_at": request.requested_at,
+                    "attempts": 0,
+                    "max_attempts": request.max_attempts,
+                    "depth": request.depth,
+                    "logs": [],
+                });
+                vec![RowOp::Put(doc(
+                    &request.id,
+                    Some(request.app_id.clone()),
+                    request.requested_at.timestamp_micros(),
+                    "queued",
+                    Some(request.script_id.clone()),
                     body,
-                })]
+                ))]
+            }
+            InvocationEvent::InvocationAttemptFailed {
+                record,
+                next_attempt_at,
+            } => {
+                let mut body = record_body(&record);
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("status".into(), "queued".into());
+                    o.insert("last_status".into(), record.status.as_str().into());
+                    o.insert("attempts".into(), record.attempt.into());
+                    o.insert(
+                        "next_attempt_at".into(),
+                        serde_json::to_value(next_attempt_at).unwrap_or_default(),
+                    );
+                }
+                vec![RowOp::Merge(doc(&record.id, None, 0, "queued", None, body))]
+            }
+            InvocationEvent::InvocationRedriven { at } => {
+                let id = event
+                    .stream
+                    .strip_prefix("invocation-")
+                    .unwrap_or(&event.stream);
+                let body = serde_json::json!({
+                    "status": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": null,
+                    "redriven_at": at,
+                });
+                vec![RowOp::Merge(doc(id, None, 0, "queued", None, body))]
+            }
+        }
+    }
+}
+
+/// The `outbox` read model: one `deliveries` row per asynchronous invocation that
+/// still has to run, due when it may next be tried.
+pub struct OutboxProjection;
+
+impl OutboxProjection {
+    pub const NAME: &'static str = "outbox";
+}
+
+impl Projection for OutboxProjection {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn collections(&self) -> &[&'static str] {
+        &[crate::readmodel::DELIVERIES]
+    }
+
+    fn apply(&self, event: &RecordedEvent) -> Vec<RowOp> {
+        let id = || {
+            event
+                .stream
+                .strip_prefix("invocation-")
+                .unwrap_or(&event.stream)
+                .to_owned()
+        };
+        let put = |app: &str, attempt: u32, due: DateTime<Utc>| {
+            vec![RowOp::PutDelivery(Delivery {
+                invocation_id: id(),
+                app: app.to_owned(),
+                stream_version: event.version,
+                attempt,
+                due_at: due.timestamp_micros(),
+            })]
+        };
+        match decode::<InvocationEvent>(event) {
+            Some(InvocationEvent::InvocationRequested(r)) => put(&r.app_id, 0, r.requested_at),
+            Some(InvocationEvent::InvocationAttemptFailed {
+                record,
+                next_attempt_at,
+            }) => put(&record.app_id, record.attempt, next_attempt_at),
+            Some(InvocationEvent::InvocationRedriven { at }) => {
+                let app = event.metadata.app.clone().unwrap_or_default();
+                put(&app, 0, at)
+            }
+            Some(InvocationEvent::InvocationCompleted(record)) if record.attempt == 0 => Vec::new(),
+            Some(InvocationEvent::InvocationCompleted(_))
+            | Some(InvocationEvent::InvocationDead(_)) => {
+                vec![RowOp::DeleteDelivery {
+                    invocation_id: id(),
+                }]
             }
             None => Vec::new(),
         }

@@ -7,6 +7,7 @@
 
 mod append;
 mod concurrency;
+mod outbox;
 mod projection;
 mod read;
 mod readmodel;
@@ -28,6 +29,10 @@ pub use concurrency::{
     concurrent_any_appends_to_one_stream_all_succeed,
     concurrent_appenders_and_a_follower_see_every_event_once_in_order,
     racing_appenders_with_the_same_expected_version_one_wins, racing_no_stream_claims_one_wins,
+};
+pub use outbox::{
+    concurrent_claimers_never_share_a_delivery,
+    deliveries_are_claimed_once_when_due_and_again_after_the_lease,
 };
 pub use projection::{
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,

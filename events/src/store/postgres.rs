@@ -33,7 +33,7 @@ use super::{Backend, ReadAll, Store};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::migrate;
-use crate::readmodel::{Doc, DocQuery, RowOp};
+use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
 /// Events per INSERT of an import.
 const IMPORT_CHUNK: usize = 2_000;
@@ -530,6 +530,56 @@ impl Store for PgStore {
         rows.iter()
             .map(|row| sql::DocRow::from_row(row)?.decode())
             .collect()
+    }
+
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(AssertSqlSafe(sql::claim_deliveries_sql(
+            "FOR UPDATE SKIP LOCKED",
+        )))
+        .bind(node)
+        .bind(now)
+        .bind(lease_until)
+        .bind(sql::limit(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut claimed = rows
+            .iter()
+            .map(sql::delivery_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|d| d.due_at);
+        Ok(claimed)
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(sql::NEXT_DELIVERY_AT)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn postpone_delivery(
+        &self,
+        invocation_id: &str,
+        node: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::POSTPONE_DELIVERY)
+            .bind(invocation_id)
+            .bind(node)
+            .bind(until)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn save_snapshot(

@@ -393,6 +393,59 @@ pub(crate) const PUT_DOC: &str = "INSERT INTO read_models \
      tag1 = excluded.tag1, tag2 = excluded.tag2, body = excluded.body";
 pub(crate) const DELETE_DOC: &str = "DELETE FROM read_models WHERE collection = $1 AND key = $2";
 pub(crate) const DELETE_COLLECTION: &str = "DELETE FROM read_models WHERE collection = $1";
+
+pub(crate) const PUT_DELIVERY: &str = "INSERT INTO deliveries \
+     (invocation_id, app, stream_version, attempt, due_at, lease_owner, lease_until) \
+     VALUES ($1, $2, $3, $4, $5, NULL, NULL) \
+     ON CONFLICT (invocation_id) DO UPDATE SET app = excluded.app, \
+     stream_version = excluded.stream_version, attempt = excluded.attempt, \
+     due_at = excluded.due_at, lease_owner = NULL, lease_until = NULL";
+pub(crate) const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE invocation_id = $1";
+pub(crate) const DELETE_DELIVERIES: &str = "DELETE FROM deliveries";
+
+/// The earliest instant a delivery becomes claimable: its due time, or the end
+/// of the lease that holds it.
+pub(crate) const NEXT_DELIVERY_AT: &str = "SELECT MIN(CASE WHEN lease_until IS NOT NULL \
+     AND lease_until > due_at THEN lease_until ELSE due_at END) FROM deliveries";
+
+pub(crate) const POSTPONE_DELIVERY: &str = "UPDATE deliveries SET lease_until = $3 \
+     WHERE invocation_id = $1 AND lease_owner = $2";
+
+/// Claim up to `$4` due, unleased rows for node `$1` until `$3`, at time `$2`.
+/// `{lock}` is `FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent claimers skip
+/// each other's rows), empty on SQLite (one writer at a time).
+pub(crate) fn claim_deliveries_sql(lock: &str) -> String {
+    format!(
+        "UPDATE deliveries SET lease_owner = $1, lease_until = $3 \
+         WHERE invocation_id IN ( \
+             SELECT invocation_id FROM deliveries \
+             WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+             ORDER BY due_at LIMIT $4 {lock}) \
+         RETURNING invocation_id, app, stream_version, attempt, due_at"
+    )
+}
+
+/// A claimed row, from `claim_deliveries_sql`'s `RETURNING`.
+pub(crate) fn delivery_from_row<'r, R: sqlx::Row>(
+    row: &'r R,
+) -> Result<crate::readmodel::Delivery, StoreError>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let version: i64 = row.try_get(2)?;
+    let attempt: i64 = row.try_get(3)?;
+    Ok(crate::readmodel::Delivery {
+        invocation_id: row.try_get(0)?,
+        app: row.try_get(1)?,
+        stream_version: u64::try_from(version)
+            .map_err(|_| StoreError::corrupt("negative delivery stream_version"))?,
+        attempt: u32::try_from(attempt)
+            .map_err(|_| StoreError::corrupt("delivery attempt out of range"))?,
+        due_at: row.try_get(4)?,
+    })
+}
 pub(crate) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots (name, position, bytes, saved_at) \
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET \

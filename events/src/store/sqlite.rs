@@ -24,7 +24,7 @@ use super::{Backend, ReadAll, Store};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::migrate;
-use crate::readmodel::{Doc, DocQuery, RowOp};
+use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
 /// How long a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -320,6 +320,54 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| sql::DocRow::from_row(row)?.decode())
             .collect()
+    }
+
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query(AssertSqlSafe(sql::claim_deliveries_sql("")))
+            .bind(node)
+            .bind(now)
+            .bind(lease_until)
+            .bind(sql::limit(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut claimed = rows
+            .iter()
+            .map(sql::delivery_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|d| d.due_at);
+        Ok(claimed)
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(sql::NEXT_DELIVERY_AT)
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    async fn postpone_delivery(
+        &self,
+        invocation_id: &str,
+        node: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::POSTPONE_DELIVERY)
+            .bind(invocation_id)
+            .bind(node)
+            .bind(until)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     async fn save_snapshot(

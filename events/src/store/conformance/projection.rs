@@ -94,6 +94,8 @@ async fn folded(store: &dyn Store) -> Vec<Doc> {
                 RowOp::Delete { collection, key } => {
                     docs.remove(&(collection, key));
                 }
+                // Tally writes documents only.
+                RowOp::PutDelivery(_) | RowOp::DeleteDelivery { .. } => {}
             }
         }
     }

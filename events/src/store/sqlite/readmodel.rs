@@ -44,6 +44,22 @@ pub(super) async fn apply(
                     .execute(&mut *tx)
                     .await?;
             }
+            RowOp::PutDelivery(d) => {
+                sqlx::query(sql::PUT_DELIVERY)
+                    .bind(&d.invocation_id)
+                    .bind(&d.app)
+                    .bind(sql::to_i64(d.stream_version, "stream_version")?)
+                    .bind(i64::from(d.attempt))
+                    .bind(d.due_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            RowOp::DeleteDelivery { invocation_id } => {
+                sqlx::query(sql::DELETE_DELIVERY)
+                    .bind(invocation_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
     }
     tx.commit().await?;
@@ -85,6 +101,12 @@ pub(super) async fn reset(
 ) -> Result<(), StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     for collection in collections {
+        if *collection == readmodel::DELIVERIES {
+            sqlx::query(sql::DELETE_DELIVERIES)
+                .execute(&mut *tx)
+                .await?;
+            continue;
+        }
         sqlx::query(sql::DELETE_COLLECTION)
             .bind(*collection)
             .execute(&mut *tx)

@@ -1,0 +1,410 @@
+//! The `Dispatcher`: one per node, it runs the asynchronous invocations of the
+//! outbox (the `deliveries` rows the `outbox` projection keeps).
+//!
+//! It sleeps until the outbox projection moves (something was queued, retried or
+//! finished), a run of its own ends (a slot is free), or the earliest row falls
+//! due: never on a polling timer. Awake, it leases as many due rows as it has free
+//! run permits (PostgreSQL `FOR UPDATE SKIP LOCKED`, so nodes never share a row
+//! while a lease holds), and for each one reads the invocation's stream, runs the
+//! script on an executor slot, and appends the outcome expecting the version it
+//! claimed: `InvocationCompleted`, `InvocationAttemptFailed` with the next attempt
+//! time (exponential backoff with jitter), or `InvocationDead` after the last
+//! allowed attempt. A node that dies leaves its leases to expire; another node (or
+//! this one after a restart) claims the rows again, so delivery is at least once.
+//! If two nodes both ran a delivery, the expected version lets one record it.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::Utc;
+use picloud_events::domain::codec::encode;
+use picloud_events::domain::{
+    InvocationEvent, InvocationRecord, InvocationState, InvocationStatus, QueuedRequest, stream,
+};
+use picloud_events::{Delivery, ExpectedVersion, Metadata, StoreError};
+use picloud_sandbox::{HttpRequest, RunInput};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::executor::SubmitError;
+use crate::runtime::Runtime;
+
+/// How long a claimed row stays leased beyond the longest possible run.
+const LEASE_MARGIN: Duration = Duration::from_secs(60);
+/// How long a row waits when every slot is busy.
+const OVERLOADED_DELAY: Duration = Duration::from_millis(250);
+/// After a store error, try again after this long.
+const ERROR_DELAY: Duration = Duration::from_secs(1);
+/// Events of one invocation stream read at most (a request, its attempts, redrives).
+const STREAM_LIMIT: usize = 10_000;
+
+pub struct Dispatcher;
+
+pub enum DispatcherMsg {
+    /// The loop ended: `Some(error)` makes the supervisor restart it.
+    Ended(Option<String>),
+}
+
+pub struct DispatcherState {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Actor for Dispatcher {
+    type Msg = DispatcherMsg;
+    type State = DispatcherState;
+    type Arguments = Weak<Runtime>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        runtime: Weak<Runtime>,
+    ) -> Result<DispatcherState, ActorProcessingErr> {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            dispatch_loop(runtime, stopped).await;
+            let _ = myself.cast(DispatcherMsg::Ended(None));
+        });
+        Ok(DispatcherState { stop, task })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        message: DispatcherMsg,
+        _state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            DispatcherMsg::Ended(Some(error)) => Err(format!("dispatcher stopped: {error}").into()),
+            DispatcherMsg::Ended(None) => {
+                myself.stop(None);
+                Ok(())
+            }
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<DispatcherMsg>,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = state.stop.send(true);
+        // The loop waits for its runs (each bounded by the wall-clock ceiling).
+        if tokio::time::timeout(Duration::from_secs(60), &mut state.task)
+            .await
+            .is_err()
+        {
+            state.task.abort();
+        }
+        Ok(())
+    }
+}
+
+fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool>) {
+    let (mut progress, capacity) = match runtime.upgrade() {
+        Some(rt) => (rt.outbox_checkpoint.clone(), rt.executor.slots.max(1)),
+        None => return,
+    };
+    let permits = Arc::new(Semaphore::new(capacity));
+    let finished = Arc::new(Notify::new());
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        progress.borrow_and_update();
+        let next = {
+            let Some(rt) = runtime.upgrade() else { break };
+            match dispatch_due(&rt, &permits, &finished).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dispatcher: store error; retrying");
+                    Some(now_micros() + ERROR_DELAY.as_micros() as i64)
+                }
+            }
+        };
+        let sleep = next.map(|at| {
+            let wait = u64::try_from(at - now_micros()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_micros(wait))
+        });
+        tokio::select! {
+            changed = progress.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            _ = finished.notified() => {}
+            _ = async {
+                match sleep {
+                    Some(s) => s.await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            _ = stopped.changed() => {}
+        }
+    }
+    // Drain: let the runs in flight record their outcome.
+    let _ = permits.acquire_many(capacity as u32).await;
+}
+
+/// Claim and start what is due; answer when to look again (`None`: only when
+/// woken).
+async fn dispatch_due(
+    rt: &Arc<Runtime>,
+    permits: &Arc<Semaphore>,
+    finished: &Arc<Notify>,
+) -> Result<Option<i64>, StoreError> {
+    let lease = Duration::from_millis(rt.config.ceilings.0.timeout_ms) + LEASE_MARGIN;
+    loop {
+        let now = now_micros();
+        match rt.store.next_delivery_at().await? {
+            None => return Ok(None),
+            Some(at) if at > now => return Ok(Some(at)),
+            Some(_) => {}
+        }
+        let free = permits.available_permits();
+        if free == 0 {
+            // A finishing run wakes the loop.
+            return Ok(None);
+        }
+        let claimed = rt
+            .store
+            .claim_deliveries(
+                &rt.config.node_id,
+                now,
+                now + lease.as_micros() as i64,
+                free,
+            )
+            .await?;
+        if claimed.is_empty() {
+            // Another node took them between the two queries; look again when
+            // its leases end (or when woken).
+            return Ok(rt.store.next_delivery_at().await?.filter(|at| *at > now));
+        }
+        for delivery in claimed {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                // Cannot happen (claimed at most `free`); hand it back.
+                rt.store
+                    .postpone_delivery(&delivery.invocation_id, &rt.config.node_id, now)
+                    .await?;
+                continue;
+            };
+            let rt = rt.clone();
+            let finished = finished.clone();
+            tokio::spawn(async move {
+                let id = delivery.invocation_id.clone();
+                if let Err(e) = deliver(&rt, delivery).await {
+                    tracing::warn!(invocation = %id, error = %e, "delivery not recorded; it runs again when its lease ends");
+                }
+                drop(permit);
+                finished.notify_one();
+            });
+        }
+    }
+}
+
+/// Run one claimed delivery and append its outcome.
+async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
+    let stream = stream::invocation(&delivery.invocation_id);
+    let events = rt.store.read_stream(&stream, 1, STREAM_LIMIT).await?;
+    let Some(state) = InvocationState::fold(&events) else {
+        tracing::warn!(invocation = %delivery.invocation_id, "outbox row without a request");
+        return Ok(());
+    };
+    if state.version != delivery.stream_version || !state.is_pending() {
+        // The row is stale (the projection is about to move it): nothing to do.
+        return Ok(());
+    }
+    let request = &state.request;
+    let attempt = state.attempts + 1;
+    let metadata = Metadata {
+        actor: Some("system".into()),
+        node: Some(rt.config.node_id.clone()),
+        app: Some(request.app_id.clone()),
+        causation_id: Some(request.idempotency_key.clone()),
+        correlation_id: Some(request.id.clone()),
+        ..Metadata::default()
+    };
+    let input = RunInput {
+        app_id: request.app_id.clone(),
+        app_slug: String::new(),
+        invocation_id: request.id.clone(),
+        request: request.request.as_ref().map(http_request),
+        params: Default::default(),
+        event: request.event.clone(),
+    };
+    let entry = rt.catalog.app(&request.app_id);
+    let ran = match &entry {
+        Some(entry) => match rt
+            .run(entry, &request.script_id, input, &request.trigger, None)
+            .await
+        {
+            Ok(ran) => ran,
+            Err(SubmitError::Overloaded | SubmitError::ShuttingDown) => {
+                let until = now_micros() + OVERLOADED_DELAY.as_micros() as i64;
+                return rt
+                    .store
+                    .postpone_delivery(&request.id, &rt.config.node_id, until)
+                    .await;
+            }
+        },
+        None => None,
+    };
+    let event = match ran {
+        Some((_, mut record)) => {
+            record.attempt = attempt;
+            outcome(rt, record, request.max_attempts)
+        }
+        // The app or the script is gone: nothing to retry.
+        None => InvocationEvent::InvocationDead(InvocationRecord {
+            id: request.id.clone(),
+            app_id: request.app_id.clone(),
+            script_id: request.script_id.clone(),
+            script_version: 0,
+            trigger: request.trigger.clone(),
+            status: InvocationStatus::Dead,
+            started_at: Utc::now(),
+            ended_at: Utc::now(),
+            duration_ms: 0.0,
+            response_status: None,
+            logs: Vec::new(),
+            logs_truncated: false,
+            error: Some(serde_json::json!({
+                "code": "script_not_found",
+                "error": "the script (or its app) no longer exists",
+            })),
+            request_id: None,
+            attempt,
+        }),
+    };
+    match rt
+        .store
+        .append(
+            &stream,
+            ExpectedVersion::Exact(state.version),
+            vec![encode(&event, &metadata)],
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Someone else recorded this attempt first (an expired lease ran twice).
+        Err(StoreError::VersionConflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The event an attempt's record leads to.
+fn outcome(rt: &Runtime, mut record: InvocationRecord, max_attempts: u32) -> InvocationEvent {
+    if record.status == InvocationStatus::Succeeded {
+        return InvocationEvent::InvocationCompleted(record);
+    }
+    if record.attempt >= max_attempts.max(1) {
+        record.status = InvocationStatus::Dead;
+        return InvocationEvent::InvocationDead(record);
+    }
+    let delay = backoff(
+        record.attempt,
+        rt.config.retry_base,
+        rt.config.retry_max,
+        jitter(),
+    );
+    let next_attempt_at =
+        record.ended_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+    InvocationEvent::InvocationAttemptFailed {
+        record,
+        next_attempt_at,
+    }
+}
+
+/// Delay after failed attempt `attempt` (from 1): `base × 2^(attempt−1)`, capped
+/// at `max`, stretched by `jitter` (a fraction in `0.0..0.25`).
+pub fn backoff(attempt: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let exp = attempt.saturating_sub(1).min(30);
+    let plain = base.saturating_mul(1u32 << exp).min(max);
+    plain.mul_f64(1.0 + jitter.clamp(0.0, 0.25))
+}
+
+/// A fraction in `0.0..0.25` from the v4 UUID generator's randomness.
+fn jitter() -> f64 {
+    let r = uuid::Uuid::new_v4().as_u64_pair().0 % 1_000_000;
+    r as f64 / 1_000_000.0 * 0.25
+}
+
+/// The queued request as the script sees it.
+pub fn http_request(q: &QueuedRequest) -> HttpRequest {
+    let body = match (&q.body, &q.body_base64) {
+        (Some(text), _) => bytes::Bytes::from(text.clone().into_bytes()),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map(bytes::Bytes::from)
+            .unwrap_or_default(),
+        (None, None) => bytes::Bytes::new(),
+    };
+    HttpRequest {
+        method: q.method.clone(),
+        path: q.path.clone(),
+        query: q.query.clone(),
+        headers: q.headers.clone(),
+        body,
+    }
+}
+
+/// A request body as the log keeps it: text when UTF-8, else base64.
+pub fn queued_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    match std::str::from_utf8(body) {
+        Ok(text) => (Some(text.to_owned()), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_stops_at_the_cap() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(1);
+        assert_eq!(backoff(1, base, max, 0.0), Duration::from_millis(100));
+        assert_eq!(backoff(2, base, max, 0.0), Duration::from_millis(200));
+        assert_eq!(backoff(4, base, max, 0.0), Duration::from_millis(800));
+        assert_eq!(backoff(5, base, max, 0.0), max);
+        assert_eq!(backoff(60, base, max, 0.0), max, "no overflow");
+        assert_eq!(backoff(2, base, max, 0.25), Duration::from_millis(250));
+        assert_eq!(
+            backoff(2, base, max, 9.0),
+            Duration::from_millis(250),
+            "jitter is clamped"
+        );
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for _ in 0..1000 {
+            let j = jitter();
+            assert!((0.0..0.25).contains(&j), "{j}");
+        }
+    }
+
+    #[test]
+    fn bodies_round_trip_as_text_or_base64() {
+        let (text, b64) = queued_body(b"{\"a\":1}");
+        assert_eq!((text.as_deref(), b64), (Some("{\"a\":1}"), None));
+        let raw = [0xffu8, 0x00, 0x10];
+        let (text, b64) = queued_body(&raw);
+        assert!(text.is_none());
+        let q = QueuedRequest {
+            body_base64: b64,
+            ..QueuedRequest::default()
+        };
+        assert_eq!(http_request(&q).body.as_ref(), &raw);
+    }
+}

@@ -2,12 +2,19 @@
 
 use std::collections::VecDeque;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::error::CronError;
 use crate::expression::{DstPolicy, Expression};
 use crate::zone;
+
+/// The `cron` crate enumerates years from 1970 up to 2100.
+const LAST_YEAR: i32 = 2100;
+const FIRST_WALL: NaiveDateTime = match NaiveDate::from_ymd_opt(1969, 12, 31) {
+    Some(day) => day.and_time(NaiveTime::MIN),
+    None => NaiveDateTime::MIN,
+};
 
 /// A cron schedule in an IANA time zone. Cheap to clone; parse once, ask often.
 #[derive(Clone, Debug)]
@@ -61,18 +68,23 @@ impl Schedule {
 
     /// The fires strictly after `t`, strictly increasing.
     pub fn upcoming(&self, t: DateTime<Utc>) -> Upcoming<'_> {
-        let wall_now = zone::wall(self.timezone, t);
         // A wall-clock schedule can still fire, in the second half of a coming
-        // overlap, at wall times before `wall_now`: start that much earlier.
-        let start = match self.expression.policy {
-            DstPolicy::FixedTime => wall_now,
-            DstPolicy::WallClock => wall_now
-                .checked_sub_signed(Duration::seconds(zone::rewind_ahead(self.timezone, t)))
-                .unwrap_or(wall_now),
+        // overlap, at wall times before the wall clock's now: start that much earlier.
+        let rewind = match self.expression.policy {
+            DstPolicy::FixedTime => 0,
+            DstPolicy::WallClock => zone::rewind_ahead(self.timezone, t),
+        };
+        // The crate's ticks start with 1970 (and it misreads negative years); fires
+        // before `t` are dropped below, so an earlier start is only slower.
+        let start = if t.year() < 1970 {
+            Some(FIRST_WALL)
+        } else {
+            zone::wall(self.timezone, t)
+                .and_then(|now| now.checked_sub_signed(Duration::seconds(rewind)))
         };
         Upcoming {
             schedule: self,
-            cursor: Some(start),
+            cursor: start,
             primary: None,
             repeats: VecDeque::new(),
             floor: t,
@@ -168,7 +180,9 @@ pub struct Upcoming<'a> {
 impl Upcoming<'_> {
     fn pull_primary(&mut self) -> Option<DateTime<Utc>> {
         loop {
-            let cursor = self.cursor?;
+            // The crate's ticks end with 2100, and it steps a second past its start
+            // without checking: stop before it could overflow at the edge of time.
+            let cursor = self.cursor.filter(|c| c.year() <= LAST_YEAR)?;
             let Some(w) = self.schedule.expression.ticks_after(cursor).next() else {
                 self.cursor = None;
                 return None;

@@ -4,9 +4,10 @@
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::{GapInfo, Tz};
 
-/// What the wall clock reads at `t`.
-pub(crate) fn wall(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
-    t.with_timezone(&tz).naive_local()
+/// What the wall clock reads at `t`; `None` past the edge of representable time.
+pub(crate) fn wall(tz: Tz, t: DateTime<Utc>) -> Option<NaiveDateTime> {
+    t.naive_utc()
+        .checked_add_signed(Duration::seconds(offset_seconds(tz, t)))
 }
 
 /// The zone's offset at `t`, in seconds east of UTC.

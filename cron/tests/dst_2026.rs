@@ -268,3 +268,20 @@ fn catch_up_after_months_is_still_one_tick() {
     assert_eq!(catch_up.due, Some(utc("2026-09-01T00:00:00Z")));
     assert_eq!(catch_up.next, Some(utc("2026-09-01T00:00:01Z")));
 }
+
+#[test]
+fn the_edges_of_time_answer_without_panicking() {
+    let schedule = Schedule::parse("* * * * * *", "Pacific/Kiritimati").expect("valid");
+    assert_eq!(schedule.next_after(DateTime::<Utc>::MAX_UTC), None);
+    assert_eq!(schedule.upcoming(DateTime::<Utc>::MAX_UTC).count(), 0);
+    // Before the crate's first year (1970) the first tick is its start.
+    assert_eq!(
+        schedule
+            .next_after(DateTime::<Utc>::MIN_UTC)
+            .map(|t| t.timestamp() <= 86_400),
+        Some(true)
+    );
+    let catch_up = schedule.catch_up(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    assert_eq!(catch_up.next, None);
+    assert!(catch_up.due.is_some());
+}

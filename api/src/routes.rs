@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod cron;
 pub mod edge;
 pub mod events;
 pub mod health;
@@ -72,6 +73,7 @@ fn admin_routes() -> AdminRoutes {
         .post("/apps/{app}/domains", apps::add_domain)
         .delete("/apps/{app}/domains/{domain}", apps::remove_domain)
         .get("/domains/check", apps::domain_check)
+        .get("/cron/preview", cron::preview)
         .post("/apps/{app}/scripts", scripts::create)
         .get("/apps/{app}/scripts", scripts::list)
         .get("/scripts/{id}", scripts::get)

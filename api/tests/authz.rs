@@ -154,6 +154,10 @@ fn rows() -> Vec<Row> {
             query: "?domain={domain}",
             ..row(Method::GET, "/domains/check", Public, None)
         },
+        Row {
+            query: "?schedule=0%20*/5%20*%20*%20*%20*&timezone=Europe/Berlin",
+            ..row(Method::GET, "/cron/preview", Anyone, None)
+        },
         row(
             Method::POST,
             "/apps/{app}/scripts",

@@ -9,7 +9,10 @@ use chrono::Utc;
 use picloud_events::domain::{InvocationRecord, InvocationStatus, InvocationsProjection};
 use picloud_events::projection::Projection;
 use picloud_events::{Metadata, Store, StoreError};
-use picloud_sandbox::{Ceilings, Limits, Outcome, RunInput, RunResult, Sandbox, ScriptSource};
+use picloud_sandbox::{
+    Ceilings, Host, HttpClient, HttpPolicy, Limits, Outcome, RunInput, RunResult, Sandbox,
+    ScriptSource,
+};
 use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
@@ -40,6 +43,8 @@ pub struct RuntimeConfig {
     pub queue: usize,
     pub ceilings: Ceilings,
     pub node_id: String,
+    /// What scripts' outbound HTTP may reach (`PICLOUD_HTTP_ALLOW_*`).
+    pub http: HttpPolicy,
 }
 
 impl Default for RuntimeConfig {
@@ -52,6 +57,7 @@ impl Default for RuntimeConfig {
             queue: slots * 64,
             ceilings: Ceilings::DEFAULT,
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            http: HttpPolicy::default(),
         }
     }
 }
@@ -62,6 +68,8 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("actor system: {0}")]
     Actors(String),
+    #[error("{0}")]
+    Http(String),
 }
 
 /// The read models a node keeps, by name.
@@ -120,7 +128,12 @@ impl Runtime {
             .map_err(|e| RuntimeError::Actors(e.to_string()))?;
 
         let sandbox = Arc::new(Sandbox::new());
-        let (executor, slot_queue) = Executor::new(sandbox.clone(), config.slots, config.queue);
+        // Scripts' requests run on this runtime; slot threads wait for them.
+        let http = HttpClient::new(config.http.clone(), tokio::runtime::Handle::current())
+            .map_err(RuntimeError::Http)?;
+        let host = Host::default().with_http(http);
+        let (executor, slot_queue) =
+            Executor::new(sandbox.clone(), host, config.slots, config.queue);
         for index in 0..executor.slots {
             let queue = slot_queue.clone();
             let spec: ChildSpec = Arc::new(move |parent| {

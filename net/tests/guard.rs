@@ -353,3 +353,49 @@ async fn a_slow_server_times_out_and_a_stopped_run_stops_waiting() {
         .expect("join");
     assert_eq!(stopped.expect_err("stopped"), HttpError::Stopped);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_answers_are_dropped_and_the_allowed_ones_kept() {
+    let allowed = TestServer::start(ip("127.0.0.2")).await.expect("server");
+    let policy = HttpPolicy::from_settings(None, Some("127.0.0.2/32")).expect("policy");
+    let resolver = StaticResolver::new().with("both.test", &[ip("10.0.0.1"), ip("127.0.0.2")]);
+    let client = HttpClient::with_resolver(
+        policy,
+        tokio::runtime::Handle::current(),
+        Arc::new(resolver),
+    )
+    .expect("client");
+    let port = allowed.addr.port();
+    let answer = client
+        .fetch(get(&format!("http://both.test:{port}/text")))
+        .await
+        .expect("reached the allowed address");
+    assert_eq!(&answer.body[..], b"hello");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_private_lifts_the_deny_list_for_development() {
+    let local = TestServer::start(ip("127.0.0.1")).await.expect("server");
+    let policy = HttpPolicy::from_settings(Some("1"), None).expect("policy");
+    let client = HttpClient::with_resolver(
+        policy,
+        tokio::runtime::Handle::current(),
+        Arc::new(resolver()),
+    )
+    .expect("client");
+    let port = local.addr.port();
+    for url in [
+        local.url("/text"),
+        format!("http://2130706433:{port}/text"),
+        format!("http://rebind.test:{port}/text"),
+    ] {
+        let answer = client.fetch(get(&url)).await.expect(&url);
+        assert_eq!(answer.status, 200, "{url}");
+    }
+    // Schemes and ports are still checked.
+    let err = client
+        .fetch(get("http://127.0.0.1:22/"))
+        .await
+        .expect_err("port");
+    assert_eq!(err, HttpError::Refused(Category::Port));
+}

@@ -264,3 +264,19 @@ fn without_a_host_http_is_unavailable_but_catchable() {
     );
     assert_eq!(body(&r), "http: not available on this host");
 }
+
+#[test]
+fn a_response_at_the_default_cap_fits_the_default_limits() {
+    let r = run_http(
+        r#"let r = http::get("$ALLOWED/big/262144");
+           `${r.body.len()} ${r.body_raw.len()}`"#,
+    );
+    assert_eq!(body(&r), "262144 262144");
+    let r = run_http(
+        r#"let out = "read"; try { http::get("$ALLOWED/big/262145"); } catch (e) { out = e; } out"#,
+    );
+    assert_eq!(
+        body(&r),
+        "http: response body larger than 262144 bytes (raise max_response_bytes)"
+    );
+}

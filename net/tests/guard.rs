@@ -399,3 +399,38 @@ async fn allow_private_lifts_the_deny_list_for_development() {
         .expect_err("port");
     assert_eq!(err, HttpError::Refused(Category::Port));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let allowed = TestServer::start(ip("127.0.0.2")).await.expect("server");
+    let client = client(Some("127.0.0.2/32"));
+    let port = allowed.addr.port();
+    let with_credentials = |to: &str| {
+        let mut request = get(&allowed.url(&format!("/redirect/307?to={}", encode(to))));
+        request.headers = vec![
+            ("authorization".into(), "Bearer secret".into()),
+            ("x-kept".into(), "yes".into()),
+        ];
+        request
+    };
+    let same = client
+        .fetch(with_credentials(&allowed.url("/echo")))
+        .await
+        .expect("same origin");
+    let same = String::from_utf8(same.body.to_vec()).expect("utf-8");
+    assert!(
+        same.contains(r#""authorization":"Bearer secret""#),
+        "{same}"
+    );
+
+    // `allowed.test` resolves to the same server, but it is another origin.
+    let other = client
+        .fetch(with_credentials(&format!(
+            "http://allowed.test:{port}/echo"
+        )))
+        .await
+        .expect("other origin");
+    let other = String::from_utf8(other.body.to_vec()).expect("utf-8");
+    assert!(!other.contains("authorization"), "{other}");
+    assert!(other.contains(r#""x-kept":"yes""#), "{other}");
+}

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use picloud_sandbox::HttpPolicy;
 
 /// Where the event log lives.
 #[derive(Args, Clone, Debug)]
@@ -83,10 +84,25 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish on SIGTERM/Ctrl-C.
     #[arg(long, env = "PICLOUD_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
+    /// `1` lifts the SSRF deny-list of scripts' outbound HTTP (development only).
+    #[arg(long, env = "PICLOUD_HTTP_ALLOW_PRIVATE")]
+    pub http_allow_private: Option<String>,
+    /// Address ranges scripts may reach despite the deny-list, e.g. `10.1.0.0/16,fd00::/8`.
+    #[arg(long, env = "PICLOUD_HTTP_ALLOW_CIDRS")]
+    pub http_allow_cidrs: Option<String>,
 }
 
 impl ServeArgs {
+    /// The outbound HTTP policy; an invalid value names its variable.
+    pub fn http_policy(&self) -> Result<HttpPolicy, String> {
+        HttpPolicy::from_settings(
+            self.http_allow_private.as_deref(),
+            self.http_allow_cidrs.as_deref(),
+        )
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        self.http_policy()?;
         if self.slots == Some(0) {
             return Err("--slots / PICLOUD_SLOTS must be at least 1".into());
         }
@@ -109,5 +125,46 @@ impl ServeArgs {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ServeArgs;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn serve(flags: &[&str]) -> ServeArgs {
+        let argv = std::iter::once("picloud").chain(flags.iter().copied());
+        Serve::try_parse_from(argv).expect("flags parse").args
+    }
+
+    #[test]
+    fn outbound_http_settings_are_validated_naming_the_variable() {
+        let policy = serve(&["--http-allow-cidrs", "127.0.0.2/32,10.1.0.0/16"])
+            .http_policy()
+            .expect("valid ranges");
+        assert_eq!(policy.allow_cidrs.len(), 2);
+        assert!(!policy.allow_private);
+        assert!(
+            serve(&["--http-allow-private", "1"])
+                .http_policy()
+                .expect("valid")
+                .allow_private
+        );
+        let err = serve(&["--http-allow-cidrs", "10.0.0.0/33"])
+            .validate()
+            .expect_err("invalid range");
+        assert!(err.contains("PICLOUD_HTTP_ALLOW_CIDRS"), "{err}");
+        let err = serve(&["--http-allow-private", "perhaps"])
+            .validate()
+            .expect_err("invalid flag");
+        assert!(err.contains("PICLOUD_HTTP_ALLOW_PRIVATE"), "{err}");
     }
 }

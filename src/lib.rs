@@ -42,11 +42,23 @@ pub async fn serve(
     for warning in warnings {
         tracing::warn!("{warning}");
     }
+    let http = args.http_policy().map_err(anyhow::Error::msg)?;
+    if http.allow_private {
+        tracing::warn!(
+            "PICLOUD_HTTP_ALLOW_PRIVATE=1: scripts may reach private, loopback and metadata \
+             addresses; never use this in production"
+        );
+    }
+    if !http.allow_cidrs.is_empty() {
+        let ranges: Vec<String> = http.allow_cidrs.iter().map(ToString::to_string).collect();
+        tracing::info!(ranges = %ranges.join(","), "scripts' outbound HTTP may reach these ranges");
+    }
     let store = open_store(&args.store).await?;
     let mut runtime_config = RuntimeConfig {
         ceilings,
         retry_base: Duration::from_millis(args.retry_base_ms),
         retry_max: Duration::from_millis(args.retry_max_ms),
+        http,
         ..RuntimeConfig::default()
     };
     if let Some(slots) = args.slots {

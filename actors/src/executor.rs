@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use picloud_sandbox::{
-    Limits, ModuleSource, RunInput, RunResult, SLOT_STACK_SIZE, Sandbox, ScriptSource,
+    Host, Limits, ModuleSource, RunInput, RunResult, SLOT_STACK_SIZE, Sandbox, ScriptSource,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -55,13 +55,20 @@ pub struct Executor {
 pub struct SlotQueue {
     queue: SharedQueue,
     sandbox: Arc<Sandbox>,
+    /// The node's services lent to every run (outbound HTTP).
+    host: Host,
     stats: Arc<SlotStats>,
 }
 
 impl Executor {
     /// A queue of `capacity` jobs in front of `slots` slots (spawn the slots with
-    /// `ExecutorSlot` and the returned `SlotQueue`).
-    pub fn new(sandbox: Arc<Sandbox>, slots: usize, capacity: usize) -> (Executor, SlotQueue) {
+    /// `ExecutorSlot` and the returned `SlotQueue`); runs get `host`'s services.
+    pub fn new(
+        sandbox: Arc<Sandbox>,
+        host: Host,
+        slots: usize,
+        capacity: usize,
+    ) -> (Executor, SlotQueue) {
         let (tx, rx) = sync_channel(capacity.max(1));
         let stats = Arc::new(SlotStats::default());
         (
@@ -73,6 +80,7 @@ impl Executor {
             SlotQueue {
                 queue: Arc::new(Mutex::new(rx)),
                 sandbox,
+                host,
                 stats,
             },
         )
@@ -127,12 +135,13 @@ impl SlotQueue {
             };
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.busy.fetch_add(1, Ordering::Relaxed);
-            let result = self.sandbox.run(
+            let result = self.sandbox.run_with_host(
                 &job.script,
                 job.modules.as_ref(),
                 &job.limits,
                 job.input,
                 None,
+                &self.host,
             );
             self.stats.busy.fetch_sub(1, Ordering::Relaxed);
             // The requester may have gone away; the run still counted.

@@ -13,7 +13,10 @@ use picloud_events::domain::{
 };
 use picloud_events::projection::Projection;
 use picloud_events::{ExpectedVersion, Metadata, Store, StoreError, StreamWrite};
-use picloud_sandbox::{Ceilings, Limits, Outcome, RunInput, RunResult, Sandbox, ScriptSource};
+use picloud_sandbox::{
+    Ceilings, Host, HttpClient, HttpPolicy, Limits, Outcome, RunInput, RunResult, Sandbox,
+    ScriptSource,
+};
 use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
@@ -49,6 +52,8 @@ pub struct RuntimeConfig {
     /// later attempt waits twice as long (plus up to 25% jitter), up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// What scripts' outbound HTTP may reach (`PICLOUD_HTTP_ALLOW_*`).
+    pub http: HttpPolicy,
 }
 
 impl Default for RuntimeConfig {
@@ -63,6 +68,7 @@ impl Default for RuntimeConfig {
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(600),
+            http: HttpPolicy::default(),
         }
     }
 }
@@ -73,6 +79,8 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("actor system: {0}")]
     Actors(String),
+    #[error("{0}")]
+    Http(String),
 }
 
 /// The read models a node keeps, by name.
@@ -142,7 +150,12 @@ impl Runtime {
             .map_err(|e| RuntimeError::Actors(e.to_string()))?;
 
         let sandbox = Arc::new(Sandbox::new());
-        let (executor, slot_queue) = Executor::new(sandbox.clone(), config.slots, config.queue);
+        // Scripts' requests run on this runtime; slot threads wait for them.
+        let http = HttpClient::new(config.http.clone(), tokio::runtime::Handle::current())
+            .map_err(RuntimeError::Http)?;
+        let host = Host::default().with_http(http);
+        let (executor, slot_queue) =
+            Executor::new(sandbox.clone(), host, config.slots, config.queue);
         for index in 0..executor.slots {
             let queue = slot_queue.clone();
             let spec: ChildSpec = Arc::new(move |parent| {

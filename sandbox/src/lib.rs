@@ -19,7 +19,10 @@
 //!   value as a [`Response`]; `error.rs` — Rhai errors as outcomes.
 //! - `data_guard.rs` — catches maps grown by index past `max_map_size`.
 //! - `json_value.rs` — JSON ⇄ Rhai values, depth-bounded.
-//! - `sdk.rs`, `sdk/{json,log,time,crypto}.rs` — the script SDK modules.
+//! - `host.rs` — [`Host`]: the services the node lends to a run (outbound HTTP),
+//!   installed per run beside the run state.
+//! - `sdk.rs`, `sdk/{json,log,time,crypto,http}.rs` — the script SDK modules; `http`
+//!   calls through `picloud-net`, which guards against SSRF.
 //!
 //! # Example
 //!
@@ -51,6 +54,7 @@ mod ctx;
 mod data_guard;
 mod engine;
 mod error;
+mod host;
 mod json_value;
 mod limits;
 mod log_buffer;
@@ -63,8 +67,10 @@ mod script;
 mod sdk;
 
 pub use ctx::{HttpRequest, RunInput};
+pub use host::Host;
 pub use limits::{Ceilings, Limits, OverrideError, Overrides, parse_overrides};
 pub use outcome::{CompileError, LogLevel, LogLine, Outcome, Response, RunResult};
+pub use picloud_net::{HttpClient, HttpLimits, HttpPolicy};
 pub use sandbox::Sandbox;
 pub use script::{ModuleSource, NoModules, ScriptSource};
 

@@ -31,6 +31,7 @@ use std::time::Instant;
 use rhai::{Dynamic, Module, ParseError, Shared};
 
 use crate::cache::Compiled;
+use crate::host::RunHost;
 use crate::log_buffer::LogBuffer;
 use crate::outcome::LogLevel;
 
@@ -66,6 +67,8 @@ pub(crate) struct RunState {
     pub(crate) importing: Vec<String>,
     /// Modules evaluated by this run: a module is evaluated at most once per run.
     pub(crate) loaded: HashMap<String, Shared<Module>>,
+    /// The node's services and this run's use of them (`host.rs`).
+    pub(crate) host: RunHost,
 }
 
 impl RunState {
@@ -76,6 +79,7 @@ impl RunState {
             modules: HashMap::new(),
             importing: Vec::new(),
             loaded: HashMap::new(),
+            host: RunHost::default(),
         }
     }
 }
@@ -221,6 +225,14 @@ pub(crate) fn on_progress(operations: u64, max_operations: u64) -> Option<Dynami
         STOPPED.set(Some(stop));
         Dynamic::from(stop.token())
     })
+}
+
+/// Stops the run on this thread now, as `on_progress` would: for SDK calls that
+/// return after the deadline passed (or the run was cancelled) while they waited.
+/// The stop is sticky and the error cannot be caught.
+pub(crate) fn stop_now(stop: Stop) -> Box<rhai::EvalAltResult> {
+    STOPPED.set(Some(stop));
+    rhai::EvalAltResult::ErrorTerminated(Dynamic::from(stop.token()), rhai::Position::NONE).into()
 }
 
 /// Captures one log line of the run on this thread (dropped when none is active).

@@ -11,6 +11,7 @@ use rhai::{Dynamic, Engine, Scope};
 use crate::cache::AstCache;
 use crate::ctx::{self, RunInput};
 use crate::engine::{self, Libraries};
+use crate::host::{Host, RunHost};
 use crate::limits::Limits;
 use crate::outcome::{CompileError, Outcome, RunResult};
 use crate::run_state::{self, RunGuard, RunState};
@@ -74,7 +75,8 @@ impl Sandbox {
     /// Runs one script to completion on the calling thread, which should have a stack
     /// of at least [`SLOT_STACK_SIZE`](crate::SLOT_STACK_SIZE). Never panics, never
     /// runs past `limits.timeout_ms`; if `cancel` becomes true the run stops and is
-    /// reported as [`Outcome::Timeout`].
+    /// reported as [`Outcome::Timeout`]. No host services: SDK calls that need one
+    /// (`http::*`) throw; see [`Sandbox::run_with_host`].
     pub fn run(
         &self,
         script: &ScriptSource,
@@ -83,11 +85,32 @@ impl Sandbox {
         input: RunInput,
         cancel: Option<&AtomicBool>,
     ) -> RunResult {
+        self.run_with_host(script, modules, limits, input, cancel, &Host::default())
+    }
+
+    /// [`Sandbox::run`] with the node's services lent to the script. Time the script
+    /// spends waiting on them counts against its wall-clock limit.
+    pub fn run_with_host(
+        &self,
+        script: &ScriptSource,
+        modules: &dyn ModuleSource,
+        limits: &Limits,
+        input: RunInput,
+        cancel: Option<&AtomicBool>,
+        host: &Host,
+    ) -> RunResult {
         let started = Instant::now();
         let deadline = started
             .checked_add(Duration::from_millis(limits.timeout_ms))
             .unwrap_or(started + Duration::from_secs(86_400 * 365));
-        let guard = RunGuard::enter(RunState::new(deadline, limits.max_log_bytes));
+        let mut state = RunState::new(deadline, limits.max_log_bytes);
+        state.host = RunHost {
+            services: host.clone(),
+            app_slug: input.app_slug.clone(),
+            script_id: script.id.clone(),
+            http_calls: 0,
+        };
+        let guard = RunGuard::enter(state);
 
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             run_state::with_cancel(cancel, || self.execute(script, modules, limits, &input))

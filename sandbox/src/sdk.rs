@@ -8,6 +8,7 @@ use rhai::exported_module;
 use rhai::{Module, Shared};
 
 mod crypto;
+mod http;
 mod json;
 mod log;
 mod time;
@@ -19,5 +20,6 @@ pub(crate) fn modules() -> Vec<(&'static str, Shared<Module>)> {
         ("log", exported_module!(log::log_functions).into()),
         ("time", exported_module!(time::time_functions).into()),
         ("crypto", exported_module!(crypto::crypto_functions).into()),
+        ("http", exported_module!(http::http_functions).into()),
     ]
 }

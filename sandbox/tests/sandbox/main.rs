@@ -4,6 +4,7 @@ mod common;
 
 mod concurrency;
 mod ctx;
+mod http;
 mod limits;
 mod modules;
 mod results;

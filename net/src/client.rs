@@ -1,0 +1,349 @@
+//! [`HttpClient`]: one call of a script, redirects followed by hand so that every
+//! hop's URL and resolved address go through the guard, bodies capped while they
+//! stream, and timeouts layered (connect, per request, per call, the run's own).
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use tokio::runtime::Handle;
+
+use crate::category::{Category, Refused};
+use crate::policy::HttpPolicy;
+use crate::resolver::{GuardedResolver, NameResolver, SystemResolver, refused_in};
+
+/// How often a waiting slot thread looks whether its run was stopped.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Headers a script may not set: the client owns framing and the connection, and the
+/// platform identifies itself.
+const RESERVED_HEADERS: [&str; 11] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-connection",
+    "user-agent",
+];
+
+/// Headers dropped when a redirect leaves the origin they were meant for.
+const CREDENTIAL_HEADERS: [HeaderName; 2] = [header::AUTHORIZATION, header::COOKIE];
+
+/// One outbound call as the script asked for it.
+#[derive(Clone, Debug)]
+pub struct OutboundRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Bytes>,
+    /// Per request (each hop); `None` means the default. Capped by `max_timeout`.
+    pub timeout: Option<Duration>,
+    pub follow_redirects: bool,
+    /// Largest response body; `None` means the default. Capped by the policy.
+    pub max_response_bytes: Option<usize>,
+    /// Identifies the caller in `User-Agent: PiCloud/<version> (app <slug>; script <id>)`.
+    pub app_slug: String,
+    pub script_id: String,
+}
+
+/// The final answer of a call (after redirects).
+#[derive(Clone, Debug)]
+pub struct OutboundResponse {
+    pub status: u16,
+    /// Lower-cased names, in the order received (a repeated header repeats).
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Why a call failed. The display text never names a resolved address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("destination refused ({})", .0.name())]
+    Refused(Category),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("request body larger than {0} bytes")]
+    RequestTooLarge(usize),
+    #[error("response body larger than {0} bytes (raise max_response_bytes)")]
+    ResponseTooLarge(usize),
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+    #[error("timed out")]
+    Timeout,
+    #[error("could not connect")]
+    Connect,
+    #[error("request failed")]
+    Failed,
+    #[error("the run was stopped")]
+    Stopped,
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+impl From<Refused> for HttpError {
+    fn from(refused: Refused) -> Self {
+        HttpError::Refused(refused.0)
+    }
+}
+
+/// The node's outbound HTTP client: shared (cheap to clone) by every run.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    policy: Arc<HttpPolicy>,
+    runtime: Handle,
+}
+
+impl HttpClient {
+    /// A client resolving names with the system resolver, its requests driven by
+    /// `runtime`.
+    pub fn new(policy: HttpPolicy, runtime: Handle) -> Result<HttpClient, String> {
+        HttpClient::with_resolver(policy, runtime, Arc::new(SystemResolver))
+    }
+
+    /// A client resolving names with `resolver` (tests answer names with loopback
+    /// addresses this way).
+    pub fn with_resolver(
+        policy: HttpPolicy,
+        runtime: Handle,
+        resolver: Arc<dyn NameResolver>,
+    ) -> Result<HttpClient, String> {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            // Redirects are followed by `fetch`, each hop checked.
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names where the guard cannot see them.
+            .no_proxy()
+            .connect_timeout(policy.limits.connect_timeout)
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&policy),
+                inner: resolver,
+            }))
+            .build()
+            .map_err(|err| format!("cannot build the outbound HTTP client: {err}"))?;
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                client,
+                policy,
+                runtime,
+            }),
+        })
+    }
+
+    pub fn policy(&self) -> &HttpPolicy {
+        &self.inner.policy
+    }
+
+    /// Makes the call from a thread outside the async runtime (an executor slot),
+    /// waiting at most `budget` (the run's remaining wall-clock time). The request
+    /// runs as a task on the runtime; this thread only waits on a channel, and looks
+    /// at `stopped` every few milliseconds so a stopped run frees its slot at once.
+    /// Dropping the wait aborts the task.
+    pub fn fetch_blocking(
+        &self,
+        request: OutboundRequest,
+        budget: Duration,
+        stopped: &dyn Fn() -> bool,
+    ) -> Result<OutboundResponse, HttpError> {
+        let budget = budget.min(self.inner.policy.limits.max_timeout);
+        let deadline = Instant::now() + budget;
+        let (tx, rx) = mpsc::sync_channel(1);
+        let client = self.clone();
+        let task = self.inner.runtime.spawn(async move {
+            let result = tokio::time::timeout(budget, client.fetch(request))
+                .await
+                .unwrap_or(Err(HttpError::Timeout));
+            let _ = tx.send(result);
+        });
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                task.abort();
+                return Err(HttpError::Timeout);
+            }
+            match rx.recv_timeout(STOP_POLL.min(deadline - now)) {
+                Ok(result) => return result,
+                Err(mpsc::RecvTimeoutError::Timeout) if stopped() => {
+                    task.abort();
+                    return Err(HttpError::Stopped);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // The runtime dropped the task: it is shutting down.
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(HttpError::ShuttingDown),
+            }
+        }
+    }
+
+    /// Makes the call: checks, sends, follows redirects, reads the capped body.
+    pub async fn fetch(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
+        let limits = &self.inner.policy.limits;
+        let mut url = Url::parse(request.url.trim()).map_err(|_| Refused(Category::InvalidUrl))?;
+        let mut headers = script_headers(&request.headers)?;
+        let user_agent = format!(
+            "PiCloud/{} (app {}; script {})",
+            env!("CARGO_PKG_VERSION"),
+            request.app_slug,
+            request.script_id
+        );
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_str(&user_agent)
+                .map_err(|_| HttpError::InvalidRequest("invalid app or script name".into()))?,
+        );
+        let mut body = request.body;
+        if let Some(body) = &body
+            && body.len() > limits.max_request_bytes
+        {
+            return Err(HttpError::RequestTooLarge(limits.max_request_bytes));
+        }
+        let timeout = request
+            .timeout
+            .unwrap_or(limits.default_timeout)
+            .min(limits.max_timeout);
+        let cap = request
+            .max_response_bytes
+            .unwrap_or(limits.default_response_bytes)
+            .min(limits.max_response_bytes);
+        let mut method = request.method;
+
+        let mut redirects = 0;
+        loop {
+            self.inner.policy.check_url(&url)?;
+            let mut builder = self
+                .inner
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone())
+                .timeout(timeout);
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            let response = builder.send().await.map_err(|err| self.failure(&err))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            match location {
+                Some(location) if request.follow_redirects && status.is_redirection() => {
+                    if redirects == limits.max_redirects {
+                        return Err(HttpError::TooManyRedirects(limits.max_redirects));
+                    }
+                    redirects += 1;
+                    let next = url
+                        .join(&location)
+                        .map_err(|_| Refused(Category::InvalidUrl))?;
+                    if next.origin() != url.origin() {
+                        for name in &CREDENTIAL_HEADERS {
+                            headers.remove(name);
+                        }
+                    }
+                    if status == StatusCode::SEE_OTHER
+                        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                            && method == Method::POST)
+                    {
+                        // As browsers do: the redirected request is a GET without body.
+                        method = Method::GET;
+                        body = None;
+                        headers.remove(header::CONTENT_TYPE);
+                    }
+                    url = next;
+                }
+                _ => {
+                    let headers = response
+                        .headers()
+                        .iter()
+                        .map(|(name, value)| {
+                            (
+                                name.as_str().to_owned(),
+                                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect();
+                    let body = read_capped(response, cap).await.map_err(|err| match err {
+                        ReadError::TooLarge => HttpError::ResponseTooLarge(cap),
+                        ReadError::Http(err) => self.failure(&err),
+                    })?;
+                    return Ok(OutboundResponse {
+                        status: status.as_u16(),
+                        headers,
+                        body,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A client error as a script may see it: the guard's refusal by category,
+    /// otherwise only the kind of failure (reqwest's text names the URL and the
+    /// address).
+    fn failure(&self, err: &reqwest::Error) -> HttpError {
+        if let Some(refused) = refused_in(err) {
+            return refused.into();
+        }
+        if err.is_timeout() {
+            HttpError::Timeout
+        } else if err.is_connect() {
+            tracing::debug!(error = %err, "outbound connection failed");
+            HttpError::Connect
+        } else {
+            tracing::debug!(error = %err, "outbound request failed");
+            HttpError::Failed
+        }
+    }
+}
+
+/// The script's headers, checked: valid names and values, none the platform owns.
+fn script_headers(pairs: &[(String, String)]) -> Result<HeaderMap, HttpError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| HttpError::InvalidRequest(format!("invalid header name {name:?}")))?;
+        if RESERVED_HEADERS.contains(&name.as_str()) {
+            return Err(HttpError::InvalidRequest(format!(
+                "header {name} is set by PiCloud"
+            )));
+        }
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| HttpError::InvalidRequest(format!("invalid value for header {name}")))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+enum ReadError {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+/// Reads a body chunk by chunk, failing as soon as it passes `cap` bytes (before
+/// reading at all when the declared length is already larger).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
+        if body.len() + chunk.len() > cap {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

@@ -1,0 +1,60 @@
+//! The host interface: what the node lends to one run.
+//!
+//! [`Host`] holds the services SDK modules call out to (today outbound HTTP; later
+//! secrets, kv, events and deferred invokes). The executor builds one per node and
+//! passes it to [`Sandbox::run_with_host`](crate::Sandbox::run_with_host); the run
+//! installs it in its thread-local state together with what the run knows of itself
+//! ([`RunHost`]: app, script, per-run counters), so SDK functions reach it the way the
+//! log and the deadline are reached (`run_state.rs`).
+//!
+//! Adding a service: an `Option<…>` field on [`Host`] (a trait object or a cheap
+//! clonable client, never a storage type), per-run counters on [`RunHost`], and an
+//! SDK module that calls [`with_run_host`]. A missing service is not a panic: the SDK
+//! function throws [`unavailable`], a catchable script error (this is what unit tests
+//! and `Sandbox::run` without a host get).
+
+use picloud_net::HttpClient;
+use rhai::EvalAltResult;
+
+use crate::run_state;
+
+/// Services the node provides to scripts. Cheap to clone (shared clients inside).
+/// The default provides none.
+#[derive(Clone, Default)]
+pub struct Host {
+    /// Outbound HTTP for `http::*`, guarded against SSRF.
+    pub http: Option<HttpClient>,
+}
+
+impl Host {
+    /// A host whose scripts may make outbound HTTP calls through `client`.
+    pub fn with_http(mut self, client: HttpClient) -> Host {
+        self.http = Some(client);
+        self
+    }
+}
+
+/// The host as one run sees it: the services, who is calling, and counters that
+/// bound what one invocation may do.
+#[derive(Default)]
+pub(crate) struct RunHost {
+    pub(crate) services: Host,
+    pub(crate) app_slug: String,
+    pub(crate) script_id: String,
+    /// `http::*` calls made so far by this run.
+    pub(crate) http_calls: u32,
+}
+
+/// Runs `f` with the host of the run on this thread. Outside a run (which SDK
+/// functions never are) it reports the service as unavailable.
+pub(crate) fn with_run_host<R>(
+    service: &str,
+    f: impl FnOnce(&mut RunHost) -> Result<R, Box<EvalAltResult>>,
+) -> Result<R, Box<EvalAltResult>> {
+    run_state::with_state(|state| f(&mut state.host)).unwrap_or_else(|| Err(unavailable(service)))
+}
+
+/// The error of an SDK function whose service this host does not provide.
+pub(crate) fn unavailable(service: &str) -> Box<EvalAltResult> {
+    format!("{service}: not available on this host").into()
+}

@@ -105,6 +105,8 @@ pub struct Catalog {
     slugs: DashMap<String, String>,
     domains: DashMap<String, String>,
     scripts: DashMap<String, String>,
+    /// Trigger id → app id.
+    triggers: DashMap<String, String>,
     users: DashMap<String, Arc<User>>,
     /// Username → user id, for live users (login).
     usernames: DashMap<String, String>,
@@ -125,6 +127,7 @@ impl Catalog {
             slugs: DashMap::new(),
             domains: DashMap::new(),
             scripts: DashMap::new(),
+            triggers: DashMap::new(),
             users: DashMap::new(),
             usernames: DashMap::new(),
             tokens: DashMap::new(),
@@ -194,6 +197,11 @@ impl Catalog {
                     self.scripts.remove(script_id);
                 }
             }
+            for trigger_id in old.triggers.keys() {
+                if !app.triggers.contains_key(trigger_id) {
+                    self.triggers.remove(trigger_id);
+                }
+            }
         }
         if app.deleted {
             self.slugs.remove(&app.slug);
@@ -211,6 +219,9 @@ impl Catalog {
         }
         for script_id in app.scripts.keys() {
             self.scripts.insert(script_id.clone(), app.id.clone());
+        }
+        for trigger_id in app.triggers.keys() {
+            self.triggers.insert(trigger_id.clone(), app.id.clone());
         }
         self.apps
             .insert(app.id.clone(), Arc::new(AppEntry::build(app)));
@@ -259,6 +270,7 @@ impl Catalog {
         sync(&self.slugs, &fresh.slugs);
         sync(&self.domains, &fresh.domains);
         sync(&self.scripts, &fresh.scripts);
+        sync(&self.triggers, &fresh.triggers);
         sync(&self.users, &fresh.users);
         sync(&self.usernames, &fresh.usernames);
         sync(&self.tokens, &fresh.tokens);
@@ -318,6 +330,17 @@ impl Catalog {
     pub fn app_of_script(&self, script_id: &str) -> Option<Arc<AppEntry>> {
         let id = self.scripts.get(script_id)?.clone();
         self.app(&id)
+    }
+
+    /// The app that owns a trigger.
+    pub fn app_of_trigger(&self, trigger_id: &str) -> Option<Arc<AppEntry>> {
+        let id = self.triggers.get(trigger_id)?.clone();
+        self.app(&id)
+    }
+
+    /// Changes whenever the catalog applies events (its position).
+    pub fn changes(&self) -> watch::Receiver<i64> {
+        self.position.subscribe()
     }
 
     /// The app that owns a route.

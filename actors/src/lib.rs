@@ -12,6 +12,7 @@
 //! - `dispatcher`: runs the outbox (queued asynchronous invocations) with leases,
 //!   retries with backoff, dead letters.
 //! - `recorder`: the batching writer of invocation records.
+//! - `scheduler`: one task per enabled cron trigger, claiming each tick once.
 //! - `supervisor`: the root supervisor that restarts failed children.
 //! - `runtime`: everything above started together; what the API holds.
 //! - `bootstrap`: the owner user and token of a new instance.
@@ -27,6 +28,7 @@ pub mod projector;
 pub mod recorder;
 pub mod routing;
 pub mod runtime;
+pub mod scheduler;
 pub mod supervisor;
 pub mod users;
 pub mod validate;

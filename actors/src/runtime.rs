@@ -234,6 +234,12 @@ impl Runtime {
             })
         };
         start_child(&runtime.supervisor, "dispatcher".into(), dispatcher_spec).await?;
+        start_child(
+            &runtime.supervisor,
+            "scheduler".into(),
+            crate::scheduler::spec(&runtime),
+        )
+        .await?;
         Ok(runtime)
     }
 

@@ -11,6 +11,7 @@ pub mod cron;
 pub mod edge;
 pub mod events;
 pub mod health;
+pub mod hooks;
 pub mod invocations;
 pub mod members;
 pub mod projections;
@@ -18,6 +19,7 @@ pub mod routes_admin;
 pub mod scripts;
 pub mod session;
 pub mod tokens;
+pub mod triggers;
 pub mod users;
 
 use axum::Router;
@@ -88,6 +90,12 @@ fn admin_routes() -> AdminRoutes {
         .get("/apps/{app}/invocations", invocations::list)
         .get("/invocations/{id}", invocations::get)
         .post("/invocations/{id}/redrive", invocations::redrive)
+        .post("/apps/{app}/triggers/webhook", triggers::create_webhook)
+        .post("/apps/{app}/triggers/cron", triggers::create_cron)
+        .post("/apps/{app}/triggers/event", triggers::create_event)
+        .get("/apps/{app}/triggers", triggers::list)
+        .patch("/triggers/{id}", triggers::update)
+        .delete("/triggers/{id}", triggers::delete)
         .get("/apps/{app}/members", members::list)
         .post("/apps/{app}/members", members::add)
         .patch("/apps/{app}/members/{user}", members::update)
@@ -121,6 +129,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/version", get(health::version))
         .route("/api/v1/auth/login", post(session::login))
         .route("/api/v1/auth/logout", post(session::logout))
+        .route("/hooks/{id}", post(hooks::deliver))
         .nest(
             "/api/v1/admin",
             admin_router().fallback(health::admin_not_found),

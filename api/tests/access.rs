@@ -623,10 +623,14 @@ async fn two_owners_demoted_at_once_leave_one_owner() {
             .id
             .clone();
         let second = app.user(&format!("second-{round}"), "owner").await;
-        let demote = |id: String| {
+        // Each owner steps down with their own token, so neither loses the right
+        // to act before acting: the race is only about the last owner.
+        let second_token = app.token_for(&second, &["admin"]).await;
+        let demote = |id: String, token: String| {
             let app = &app;
             async move {
-                app.admin(
+                app.call(
+                    &token,
                     "PATCH",
                     &format!("/api/v1/admin/users/{id}"),
                     Some(json!({"role": "admin"})),
@@ -634,7 +638,10 @@ async fn two_owners_demoted_at_once_leave_one_owner() {
                 .await
             }
         };
-        let (a, b) = tokio::join!(demote(first), demote(second));
+        let (a, b) = tokio::join!(
+            demote(first, common::TOKEN.to_owned()),
+            demote(second, second_token)
+        );
         let mut statuses = [a.status.as_u16(), b.status.as_u16()];
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 409], "{} / {}", a.text(), b.text());

@@ -202,6 +202,32 @@ fn rows() -> Vec<Row> {
             AppDeveloper,
             None,
         ),
+        row(
+            Method::POST,
+            "/apps/{app}/triggers/webhook",
+            AppDeveloper,
+            Some(json!({"script_id": "{script}"})),
+        ),
+        row(
+            Method::POST,
+            "/apps/{app}/triggers/cron",
+            AppDeveloper,
+            Some(json!({"script_id": "{script}", "schedule": "0 0 * * * *", "timezone": "UTC"})),
+        ),
+        row(
+            Method::POST,
+            "/apps/{app}/triggers/event",
+            AppDeveloper,
+            Some(json!({"script_id": "{script}", "event": "order.paid"})),
+        ),
+        row(Method::GET, "/apps/{app}/triggers", read, None),
+        row(
+            Method::PATCH,
+            "/triggers/{id}",
+            AppDeveloper,
+            Some(json!({"enabled": false})),
+        ),
+        row(Method::DELETE, "/triggers/{id}", AppDeveloper, None),
         row(Method::GET, "/apps/{app}/members", read, None),
         row(
             Method::POST,
@@ -399,6 +425,15 @@ async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize, dead: b
         .expect("invocation id")
         .to_owned();
     wait_for_invocation(app, &invocation).await;
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/apps/{slug}/triggers/webhook"),
+            Some(json!({"script_id": script})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let trigger = r.json()["id"].as_str().expect("id").to_owned();
     let invocation = if dead {
         dead_invocation(app, &slug).await
     } else {
@@ -415,6 +450,7 @@ async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize, dead: b
             ("member", member),
             ("spare_token", spare),
             ("invocation", invocation),
+            ("trigger", trigger),
             ("new_slug", format!("new-{n}")),
             ("new_domain", format!("new{n}.example.com")),
             ("new_user", format!("new-user-{n}")),
@@ -484,6 +520,8 @@ impl Fixture {
             self.get("script")
         } else if template.starts_with("/routes/") {
             self.get("route")
+        } else if template.starts_with("/triggers/") {
+            self.get("trigger")
         } else if template.starts_with("/invocations/") {
             self.get("invocation")
         } else if template.starts_with("/users/") {

@@ -19,7 +19,9 @@ pub mod codec;
 pub mod invocation;
 pub mod user;
 
-pub use app::{App, AppEvent, AppRole, Route, Script, ScriptKind, ScriptVersion};
+pub use app::{
+    App, AppEvent, AppRole, Route, Script, ScriptKind, ScriptVersion, Trigger, TriggerKind,
+};
 pub use claim::ClaimEvent;
 pub use codec::{DomainEvent, decode, decode_new, encode};
 pub use invocation::{
@@ -47,6 +49,15 @@ pub mod stream {
     }
     pub fn invocation(invocation_id: &str) -> String {
         format!("invocation-{invocation_id}")
+    }
+    /// The ticks a cron trigger has claimed (`CronTickClaimed`), one per scheduled
+    /// time: the expected version makes each tick fire once cluster-wide.
+    pub fn cron(trigger_id: &str) -> String {
+        format!("cron-{trigger_id}")
+    }
+    /// A webhook delivery's dedupe claim (`key`: a digest of its delivery id).
+    pub fn webhook_delivery(trigger_id: &str, key: &str) -> String {
+        format!("webhook-{trigger_id}-{key}")
     }
     pub const INSTANCE: &str = "instance";
     /// The set of owner user ids: every change to it appends here with the expected

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use picloud_events::domain::{App, AppEvent, AppRole, ClaimEvent, ScriptKind, encode, stream};
+use picloud_events::domain::{
+    App, AppEvent, AppRole, ClaimEvent, ScriptKind, TriggerKind, encode, stream,
+};
 use picloud_events::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamWrite};
 use picloud_sandbox::Overrides;
 
@@ -69,6 +71,20 @@ pub enum AppCommand {
     },
     RemoveMember {
         user_id: String,
+    },
+    /// A webhook, cron or event trigger for an endpoint script of this app.
+    CreateTrigger {
+        trigger_id: String,
+        script_id: String,
+        kind: TriggerKind,
+        max_attempts: u32,
+    },
+    SetTriggerEnabled {
+        trigger_id: String,
+        enabled: bool,
+    },
+    DeleteTrigger {
+        trigger_id: String,
     },
 }
 
@@ -405,6 +421,56 @@ pub fn decide(
                 created_at: cx.now,
             })
         }
+        AppCommand::CreateTrigger {
+            trigger_id,
+            script_id,
+            kind,
+            max_attempts,
+        } => {
+            match app.scripts.get(script_id) {
+                None => {
+                    return Err(CommandError::Invalid {
+                        field: "script_id",
+                        message: "no such script in this app".into(),
+                    });
+                }
+                Some(s) if s.kind == ScriptKind::Module => {
+                    return Err(CommandError::Invalid {
+                        field: "script_id",
+                        message: "a module script cannot be triggered".into(),
+                    });
+                }
+                Some(_) => {}
+            }
+            let kind = validate_trigger(kind)?;
+            one(AppEvent::TriggerCreated {
+                trigger_id: trigger_id.clone(),
+                script_id: script_id.clone(),
+                kind,
+                max_attempts: *max_attempts,
+                created_at: cx.now,
+            })
+        }
+        AppCommand::SetTriggerEnabled {
+            trigger_id,
+            enabled,
+        } => {
+            if !app.triggers.contains_key(trigger_id) {
+                return Err(CommandError::NotFound("trigger"));
+            }
+            one(AppEvent::TriggerEnabledSet {
+                trigger_id: trigger_id.clone(),
+                enabled: *enabled,
+            })
+        }
+        AppCommand::DeleteTrigger { trigger_id } => {
+            if !app.triggers.contains_key(trigger_id) {
+                return Err(CommandError::NotFound("trigger"));
+            }
+            one(AppEvent::TriggerDeleted {
+                trigger_id: trigger_id.clone(),
+            })
+        }
         AppCommand::RemoveRoute { route_id } => {
             if !app.routes.contains_key(route_id) {
                 return Err(CommandError::NotFound("route"));
@@ -480,3 +546,46 @@ fn invalid(e: crate::validate::ValidationError) -> CommandError {
 #[cfg(test)]
 #[path = "decide_tests.rs"]
 mod tests;
+
+/// A trigger's settings, checked (and a cron schedule normalised).
+fn validate_trigger(kind: &TriggerKind) -> Result<TriggerKind, CommandError> {
+    match kind {
+        TriggerKind::Webhook { secret } => {
+            if let Some(secret) = secret
+                && (secret.is_empty() || secret.len() > 512)
+            {
+                return Err(CommandError::Invalid {
+                    field: "secret",
+                    message: "a webhook secret must be 1 to 512 bytes".into(),
+                });
+            }
+            Ok(kind.clone())
+        }
+        TriggerKind::Cron { schedule, timezone } => {
+            let parsed = picloud_cron::Schedule::parse(schedule, timezone).map_err(|e| {
+                CommandError::Invalid {
+                    field: e.field(),
+                    message: e.to_string(),
+                }
+            })?;
+            Ok(TriggerKind::Cron {
+                schedule: parsed.expression().to_owned(),
+                timezone: timezone.clone(),
+            })
+        }
+        TriggerKind::Event { event } => {
+            let ok = !event.is_empty()
+                && event.len() <= 64
+                && event
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+            if !ok {
+                return Err(CommandError::Invalid {
+                    field: "event",
+                    message: "an event name is 1 to 64 of a-z, A-Z, 0-9, _ - . :".into(),
+                });
+            }
+            Ok(kind.clone())
+        }
+    }
+}

@@ -88,6 +88,27 @@ fn describe(event: &RecordedEvent) -> (Value, String) {
             format!("made a user an app {}", text(d, "role")),
         ),
         "MemberRemoved" => ("member", text(d, "user_id"), "removed a member".into()),
+        "TriggerCreated" => (
+            "trigger",
+            text(d, "trigger_id"),
+            format!(
+                "created a {} trigger",
+                d["kind"]
+                    .as_object()
+                    .and_then(|k| k.keys().next().cloned())
+                    .unwrap_or_default()
+            ),
+        ),
+        "TriggerEnabledSet" => (
+            "trigger",
+            text(d, "trigger_id"),
+            if d["enabled"].as_bool() == Some(true) {
+                "enabled a trigger".into()
+            } else {
+                "disabled a trigger".into()
+            },
+        ),
+        "TriggerDeleted" => ("trigger", text(d, "trigger_id"), "deleted a trigger".into()),
         "InstanceBootstrapped" => (
             "instance",
             String::new(),

@@ -92,13 +92,21 @@ impl Browse {
     }
 }
 
-/// An event as the API shows it (password hashes redacted).
+/// An event as the API shows it (password hashes and webhook secrets redacted).
 pub fn event_view(event: &RecordedEvent) -> Value {
     let mut value = json!(event);
-    if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut)
-        && data.contains_key("password_hash")
-    {
-        data.insert("password_hash".into(), json!("[redacted]"));
+    if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
+        if data.contains_key("password_hash") {
+            data.insert("password_hash".into(), json!("[redacted]"));
+        }
+        if let Some(webhook) = data
+            .get_mut("kind")
+            .and_then(|k| k.get_mut("webhook"))
+            .and_then(Value::as_object_mut)
+            && webhook.get("secret").is_some_and(|s| !s.is_null())
+        {
+            webhook.insert("secret".into(), json!("[redacted]"));
+        }
     }
     value
 }

@@ -115,9 +115,57 @@ pub enum AppEvent {
         user_id: String,
         at: DateTime<Utc>,
     },
+    /// A webhook, cron or event trigger that runs `script_id` asynchronously.
+    TriggerCreated {
+        trigger_id: String,
+        script_id: String,
+        kind: TriggerKind,
+        max_attempts: u32,
+        created_at: DateTime<Utc>,
+    },
+    TriggerEnabledSet {
+        trigger_id: String,
+        enabled: bool,
+    },
+    TriggerDeleted {
+        trigger_id: String,
+    },
 }
 
 impl DomainEvent for AppEvent {}
+
+/// What fires a trigger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    /// `POST /hooks/{id}`; with a secret, deliveries must be signed (Standard
+    /// Webhooks or GitHub's `X-Hub-Signature-256`).
+    Webhook { secret: Option<String> },
+    /// A 6-field schedule (seconds first) in an IANA zone.
+    Cron { schedule: String, timezone: String },
+    /// `events::emit(name, …)` from a script of the same app.
+    Event { event: String },
+}
+
+impl TriggerKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TriggerKind::Webhook { .. } => "webhook",
+            TriggerKind::Cron { .. } => "cron",
+            TriggerKind::Event { .. } => "event",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub id: String,
+    pub script_id: String,
+    pub kind: TriggerKind,
+    pub max_attempts: u32,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScriptVersion {
@@ -175,6 +223,8 @@ pub struct App {
     pub next_route_seq: u64,
     /// Members by user id.
     pub members: BTreeMap<String, AppRole>,
+    /// Triggers by id.
+    pub triggers: BTreeMap<String, Trigger>,
     /// Version of the app stream this state reflects.
     pub version: u64,
 }
@@ -209,6 +259,7 @@ impl App {
                 routes: BTreeMap::new(),
                 next_route_seq: 1,
                 members: BTreeMap::new(),
+                triggers: BTreeMap::new(),
                 version,
             });
             return;
@@ -226,6 +277,7 @@ impl App {
                 app.routes.clear();
                 app.scripts.clear();
                 app.members.clear();
+                app.triggers.clear();
             }
             AppEvent::DomainAdded { domain } => {
                 app.domains.insert(domain.clone());
@@ -287,6 +339,8 @@ impl App {
             }
             AppEvent::ScriptDeleted { script_id } => {
                 app.scripts.remove(script_id);
+                // A trigger cannot outlive its script.
+                app.triggers.retain(|_, t| t.script_id != *script_id);
             }
             AppEvent::RouteAdded {
                 route_id,
@@ -316,6 +370,36 @@ impl App {
             }
             AppEvent::MemberRemoved { user_id, .. } => {
                 app.members.remove(user_id);
+            }
+            AppEvent::TriggerCreated {
+                trigger_id,
+                script_id,
+                kind,
+                max_attempts,
+                created_at,
+            } => {
+                app.triggers.insert(
+                    trigger_id.clone(),
+                    Trigger {
+                        id: trigger_id.clone(),
+                        script_id: script_id.clone(),
+                        kind: kind.clone(),
+                        max_attempts: *max_attempts,
+                        enabled: true,
+                        created_at: *created_at,
+                    },
+                );
+            }
+            AppEvent::TriggerEnabledSet {
+                trigger_id,
+                enabled,
+            } => {
+                if let Some(t) = app.triggers.get_mut(trigger_id) {
+                    t.enabled = *enabled;
+                }
+            }
+            AppEvent::TriggerDeleted { trigger_id } => {
+                app.triggers.remove(trigger_id);
             }
         }
     }

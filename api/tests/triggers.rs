@@ -1,0 +1,456 @@
+//! Triggers through the router: webhooks (signatures, dedupe, body cap, enable and
+//! delete), cron schedules firing through the outbox, and event subscriptions'
+//! validation.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use base64::Engine;
+use common::{Reply, TestApp, test_app_with};
+use hmac::{Hmac, Mac};
+use picloud_actors::RuntimeConfig;
+use picloud_api::ApiConfig;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+async fn app() -> TestApp {
+    test_app_with(
+        RuntimeConfig {
+            retry_base: Duration::from_millis(20),
+            ..RuntimeConfig::default()
+        },
+        ApiConfig { body_limit: 4096 },
+    )
+    .await
+}
+
+async fn webhook(
+    app: &TestApp,
+    slug: &str,
+    source: &str,
+    secret: Option<&str>,
+) -> (String, String) {
+    let script = app.deploy(slug, source, None).await;
+    let mut body = json!({ "script_id": script });
+    if let Some(s) = secret {
+        body["secret"] = json!(s);
+    }
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/apps/{slug}/triggers/webhook"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let t = r.json();
+    assert_eq!(t["kind"], "webhook");
+    assert_eq!(
+        t["url"],
+        format!("/hooks/{}", t["id"].as_str().expect("id"))
+    );
+    assert!(t.get("secret").is_none(), "the secret is never shown: {t}");
+    (t["id"].as_str().expect("id").to_owned(), script)
+}
+
+async fn post_hook(app: &TestApp, id: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(format!("/hooks/{id}"))
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    app.send(req.body(Body::from(body.to_owned())).expect("request"))
+        .await
+}
+
+async fn wait_doc(app: &TestApp, id: &str, status: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..1500 {
+        let r = app
+            .admin("GET", &format!("/api/v1/admin/invocations/{id}"), None)
+            .await;
+        if r.status == 200 {
+            last = r.json();
+            if last["status"] == status {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("invocation {id} never reached {status}: {last}");
+}
+
+fn log_messages(doc: &Value) -> Vec<String> {
+    doc["logs"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|x| x["message"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivery_is_queued_once_and_the_script_sees_it() {
+    let app = app().await;
+    let (id, _) = webhook(
+        &app,
+        "hooked",
+        r#"log::info(`${ctx.event.kind} ${ctx.event.json.n} ${ctx.request.method} ${ctx.event.headers["x-custom"]}`); "ok""#,
+        None,
+    )
+    .await;
+    let head = [
+        ("webhook-id", "msg_1"),
+        ("x-custom", "yes"),
+        ("authorization", "Bearer hidden"),
+    ];
+    let r = post_hook(&app, &id, &head, r#"{"n": 42}"#).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let invocation = r.json()["invocation_id"].as_str().expect("id").to_owned();
+    // The same delivery again: the first invocation, not a second one.
+    let again = post_hook(&app, &id, &head, r#"{"n": 42}"#).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["invocation_id"], invocation.as_str());
+    assert_eq!(again.json()["duplicate"], true);
+
+    let doc = wait_doc(&app, &invocation, "succeeded").await;
+    assert_eq!(doc["trigger"], "webhook");
+    assert_eq!(log_messages(&doc), ["webhook 42 POST yes"]);
+    // Exactly one invocation for the two posts, and no credential in the log.
+    let r = app
+        .admin("GET", "/api/v1/admin/apps/hooked/invocations", None)
+        .await;
+    assert_eq!(r.json()["invocations"].as_array().map(Vec::len), Some(1));
+    let r = app
+        .admin(
+            "GET",
+            &format!("/api/v1/admin/events?stream=invocation-{invocation}"),
+            None,
+        )
+        .await;
+    assert!(!r.text().contains("Bearer hidden"), "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhooks_need_a_valid_signature() {
+    let app = app().await;
+    let key = b"0123456789abcdef0123456789abcdef";
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    let (id, _) = webhook(&app, "signed", "\"ok\"", Some(&secret)).await;
+    let body = r#"{"type":"ping"}"#;
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("key");
+    mac.update(format!("msg_9.{ts}.{body}").as_bytes());
+    let sig = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    let head = app.runtime.store.head_position().await.expect("head");
+    for (headers, why) in [
+        (vec![], "unsigned"),
+        (
+            vec![
+                ("webhook-id", "msg_9"),
+                ("webhook-timestamp", ts.as_str()),
+                ("webhook-signature", "v1,AAAA"),
+            ],
+            "wrong signature",
+        ),
+        (
+            vec![
+                ("webhook-id", "msg_9"),
+                ("webhook-timestamp", "1000"),
+                ("webhook-signature", sig.as_str()),
+            ],
+            "stale timestamp",
+        ),
+        (
+            vec![("x-hub-signature-256", "sha256=00")],
+            "wrong GitHub signature",
+        ),
+    ] {
+        let r = post_hook(&app, &id, &headers, body).await;
+        assert_eq!(r.status, 401, "{why}: {}", r.text());
+        assert_eq!(r.json()["code"], "invalid_signature", "{why}");
+    }
+    assert_eq!(
+        app.runtime.store.head_position().await.expect("head"),
+        head,
+        "nothing queued"
+    );
+
+    let good = [
+        ("webhook-id", "msg_9"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", sig.as_str()),
+    ];
+    let r = post_hook(&app, &id, &good, body).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+
+    // GitHub's scheme with the same key.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("key");
+    mac.update(body.as_bytes());
+    let gh = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let r = post_hook(
+        &app,
+        &id,
+        &[
+            ("x-hub-signature-256", gh.as_str()),
+            ("x-github-delivery", "d-1"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    // And the secret never shows in the event log.
+    let r = app
+        .admin("GET", "/api/v1/admin/events?type=TriggerCreated", None)
+        .await;
+    assert!(!r.text().contains(&secret), "{}", r.text());
+    assert!(r.text().contains("[redacted]"), "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_deleted_or_oversized_deliveries_are_refused() {
+    let app = app().await;
+    let (id, _) = webhook(&app, "gated", "\"ok\"", None).await;
+    assert_eq!(post_hook(&app, "nope", &[], "{}").await.status, 404);
+    let big = "x".repeat(5000);
+    assert_eq!(post_hook(&app, &id, &[], &big).await.status, 413);
+
+    let r = app
+        .admin(
+            "PATCH",
+            &format!("/api/v1/admin/triggers/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["enabled"], false);
+    assert_eq!(post_hook(&app, &id, &[], "{}").await.status, 404);
+    let r = app
+        .admin(
+            "PATCH",
+            &format!("/api/v1/admin/triggers/{id}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(post_hook(&app, &id, &[], "{}").await.status, 202);
+
+    let r = app
+        .admin("GET", "/api/v1/admin/apps/gated/triggers", None)
+        .await;
+    assert_eq!(r.json()["triggers"].as_array().map(Vec::len), Some(1));
+    let r = app
+        .admin("DELETE", &format!("/api/v1/admin/triggers/{id}"), None)
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(post_hook(&app, &id, &[], "{}").await.status, 404);
+    let r = app
+        .admin("DELETE", &format!("/api/v1/admin/triggers/{id}"), None)
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_settings_are_validated() {
+    let app = app().await;
+    let script = app.deploy("checked", "\"ok\"", None).await;
+    let cases = [
+        (
+            "cron",
+            json!({"script_id": script, "schedule": "* * * *", "timezone": "UTC"}),
+            "schedule",
+        ),
+        (
+            "cron",
+            json!({"script_id": script, "schedule": "0 * * * * *", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (
+            "cron",
+            json!({"script_id": "missing", "schedule": "0 * * * * *", "timezone": "UTC"}),
+            "script_id",
+        ),
+        (
+            "event",
+            json!({"script_id": script, "event": "has space"}),
+            "event",
+        ),
+        (
+            "webhook",
+            json!({"script_id": script, "secret": ""}),
+            "secret",
+        ),
+        (
+            "webhook",
+            json!({"script_id": script, "max_attempts": 0}),
+            "max_attempts",
+        ),
+    ];
+    let head = app.runtime.store.head_position().await.expect("head");
+    for (kind, body, field) in cases {
+        let r = app
+            .admin(
+                "POST",
+                &format!("/api/v1/admin/apps/checked/triggers/{kind}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        assert_eq!(r.json()["field"], field, "{body}: {}", r.text());
+    }
+    assert_eq!(app.runtime.store.head_position().await.expect("head"), head);
+    let r = app
+        .admin(
+            "POST",
+            "/api/v1/admin/apps/checked/triggers/event",
+            Some(json!({"script_id": script, "event": "order.paid"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["event"], "order.paid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_trigger_fires_every_second_through_the_outbox() {
+    let app = app().await;
+    let script = app
+        .deploy(
+            "ticks",
+            "log::info(ctx.event.cron.scheduled_at); \"tick\"",
+            None,
+        )
+        .await;
+    let r = app
+        .admin(
+            "POST",
+            "/api/v1/admin/apps/ticks/triggers/cron",
+            Some(json!({"script_id": script, "schedule": "* * * * * *", "timezone": "Europe/Berlin"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let trigger = r.json();
+    let next = trigger["next_fire_at"].as_str().expect("next_fire_at");
+    assert!(
+        next.ends_with("+01:00") || next.ends_with("+02:00"),
+        "{next}"
+    );
+
+    // At least three ticks, each its own scheduled second.
+    let mut scheduled: Vec<String> = Vec::new();
+    for _ in 0..1000 {
+        let r = app
+            .admin(
+                "GET",
+                "/api/v1/admin/apps/ticks/invocations?status=succeeded",
+                None,
+            )
+            .await;
+        let ids: Vec<String> = r.json()["invocations"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.len() >= 3 {
+            scheduled.clear();
+            for id in ids {
+                let doc = app
+                    .admin("GET", &format!("/api/v1/admin/invocations/{id}"), None)
+                    .await
+                    .json();
+                assert_eq!(doc["trigger"], "cron");
+                scheduled.extend(log_messages(&doc));
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(scheduled.len() >= 3, "{scheduled:?}");
+    let mut distinct = scheduled.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        scheduled.len(),
+        "every tick fires once: {scheduled:?}"
+    );
+
+    // Disabled: no more ticks are claimed.
+    let id = trigger["id"].as_str().expect("id");
+    let r = app
+        .admin(
+            "PATCH",
+            &format!("/api/v1/admin/triggers/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["next_fire_at"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_deliveries_are_all_accepted_and_run_once() {
+    let app = app().await;
+    let (id, _) = webhook(&app, "burst", "\"ok\"", None).await;
+    let mut tasks = Vec::new();
+    for n in 0..1000 {
+        let router = app.router.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            use tower::ServiceExt;
+            let req = Request::builder()
+                .method("POST")
+                .uri(format!("/hooks/{id}"))
+                .header("webhook-id", format!("burst-{n}"))
+                .body(Body::from(format!("{{\"n\":{n}}}")))
+                .expect("request");
+            let r = router.oneshot(req).await.expect("infallible");
+            r.status().as_u16()
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        if t.await.expect("task") == 202 {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1000);
+    // Every one runs, once: 1,000 completions, no more.
+    let mut completed = 0;
+    for _ in 0..3000 {
+        let events = app
+            .runtime
+            .store
+            .browse(
+                &picloud_events::EventFilter {
+                    event_type: Some("InvocationCompleted".into()),
+                    ..Default::default()
+                },
+                0,
+                5000,
+            )
+            .await
+            .expect("browse");
+        completed = events.len();
+        if completed >= 1000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(completed, 1000);
+}

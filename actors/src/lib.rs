@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod dispatcher;
 pub mod executor;
 pub mod projector;
+pub mod queue;
 pub mod recorder;
 pub mod routing;
 pub mod runtime;

@@ -153,7 +153,10 @@ impl Runtime {
         // Scripts' requests run on this runtime; slot threads wait for them.
         let http = HttpClient::new(config.http.clone(), tokio::runtime::Handle::current())
             .map_err(RuntimeError::Http)?;
-        let host = Host::default().with_http(http);
+        let queue = Arc::new(crate::queue::OutboxQueue::new(
+            tokio::runtime::Handle::current(),
+        ));
+        let host = Host::default().with_http(http).with_queue(queue.clone());
         let (executor, slot_queue) =
             Executor::new(sandbox.clone(), host, config.slots, config.queue);
         for index in 0..executor.slots {
@@ -223,6 +226,7 @@ impl Runtime {
             supervisor,
             tasks: Mutex::new(vec![recorder_task, supervisor_join]),
         });
+        queue.attach(Arc::downgrade(&runtime));
         let dispatcher_spec: ChildSpec = {
             let runtime = Arc::downgrade(&runtime);
             Arc::new(move |parent| {
@@ -329,6 +333,20 @@ impl Runtime {
         }
     }
 
+    /// The write that queues `request`: `InvocationRequested` on a new stream.
+    pub fn request_write(request: InvocationRequest, metadata: &Metadata) -> StreamWrite {
+        let mut metadata = metadata.clone();
+        metadata.app = Some(request.app_id.clone());
+        StreamWrite {
+            stream: stream::invocation(&request.id),
+            expected: ExpectedVersion::NoStream,
+            events: vec![encode(
+                &InvocationEvent::InvocationRequested(request),
+                &metadata,
+            )],
+        }
+    }
+
     /// Queue an asynchronous invocation: `InvocationRequested` on its own stream,
     /// in one transaction with `with` (the cause's own writes, e.g. a webhook's
     /// dedupe claim). The dispatcher of some node runs it.
@@ -338,16 +356,7 @@ impl Runtime {
         metadata: &Metadata,
         with: Vec<StreamWrite>,
     ) -> Result<i64, StoreError> {
-        let mut metadata = metadata.clone();
-        metadata.app = Some(request.app_id.clone());
-        let mut writes = vec![StreamWrite {
-            stream: stream::invocation(&request.id),
-            expected: ExpectedVersion::NoStream,
-            events: vec![encode(
-                &InvocationEvent::InvocationRequested(request),
-                &metadata,
-            )],
-        }];
+        let mut writes = vec![Runtime::request_write(request, metadata)];
         writes.extend(with);
         let appended = self.store.append_many(writes).await?;
         Ok(appended.iter().map(|a| a.last_position).max().unwrap_or(0))

@@ -454,3 +454,202 @@ async fn a_thousand_concurrent_deliveries_are_all_accepted_and_run_once() {
     }
     assert_eq!(completed, 1000);
 }
+
+/// Deploy a named endpoint script in `slug` (no route); answers its id.
+async fn script(app: &TestApp, slug: &str, name: &str, source: &str) -> String {
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/apps/{slug}/scripts"),
+            Some(json!({"name": name, "source": source})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_str().expect("id").to_owned()
+}
+
+async fn subscribe(app: &TestApp, slug: &str, script_id: &str, event: &str) {
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/apps/{slug}/triggers/event"),
+            Some(json!({"script_id": script_id, "event": event})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+async fn invocations_of(app: &TestApp, slug: &str, trigger: &str) -> Vec<Value> {
+    let r = app
+        .admin(
+            "GET",
+            &format!("/api/v1/admin/apps/{slug}/invocations?limit=500"),
+            None,
+        )
+        .await;
+    r.json()["invocations"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|i| i["trigger"] == trigger)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emitted_event_runs_every_subscriber_of_the_app() {
+    let app = app().await;
+    let emitter = app
+        .deploy(
+            "shop",
+            "#{ queued: events::emit(\"order.paid\", #{ n: 5 }) }",
+            None,
+        )
+        .await;
+    for name in ["mail", "invoice", "stats"] {
+        let id = script(
+            &app,
+            "shop",
+            name,
+            &format!("log::info(`{name} ${{ctx.event.name}} ${{ctx.event.payload.n}} ${{ctx.event.depth}}`); ()"),
+        )
+        .await;
+        subscribe(&app, "shop", &id, "order.paid").await;
+    }
+    // Another app's subscriber of the same name never runs.
+    let foreign = app
+        .deploy("elsewhere", "log::info(\"foreign\"); ()", None)
+        .await;
+    subscribe(&app, "elsewhere", &foreign, "order.paid").await;
+
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/scripts/{emitter}/invoke"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["queued"], 3);
+    let mut lines = Vec::new();
+    for _ in 0..1000 {
+        let runs = invocations_of(&app, "shop", "event").await;
+        let done: Vec<&Value> = runs.iter().filter(|i| i["status"] == "succeeded").collect();
+        if done.len() == 3 {
+            for i in done {
+                let id = i["id"].as_str().expect("id");
+                let doc = app
+                    .admin("GET", &format!("/api/v1/admin/invocations/{id}"), None)
+                    .await
+                    .json();
+                lines.extend(log_messages(&doc));
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "invoice order.paid 5 1",
+            "mail order.paid 5 1",
+            "stats order.paid 5 1"
+        ]
+    );
+    assert!(invocations_of(&app, "elsewhere", "event").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emit_loop_is_cut_by_the_depth_limit() {
+    let app = app().await;
+    let looper = app
+        .deploy(
+            "loop",
+            "events::emit(\"ping\", ctx.event.depth ?? 0); ()",
+            None,
+        )
+        .await;
+    subscribe(&app, "loop", &looper, "ping").await;
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/scripts/{looper}/invoke"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    // Depths 1..=8 run; the eighth cannot emit again and dies after its retries.
+    let mut dead = Vec::new();
+    for _ in 0..1500 {
+        dead = invocations_of(&app, "loop", "event")
+            .await
+            .into_iter()
+            .filter(|i| i["status"] == "dead")
+            .collect();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead.len(), 1, "one run hits the limit");
+    let id = dead[0]["id"].as_str().expect("id");
+    let doc = app
+        .admin("GET", &format!("/api/v1/admin/invocations/{id}"), None)
+        .await
+        .json();
+    assert!(
+        doc["error"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("depth limit")),
+        "{doc}"
+    );
+    assert_eq!(invocations_of(&app, "loop", "event").await.len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_later_queues_a_script_of_the_same_app_only() {
+    let app = app().await;
+    let caller = app
+        .deploy(
+            "later",
+            r#"
+            let missing = "queued";
+            try { invoke::later("secret_job", ()); } catch (e) { missing = `${e}`; }
+            #{ id: invoke::later("worker", #{ x: 7 }), missing: missing }
+            "#,
+            None,
+        )
+        .await;
+    script(
+        &app,
+        "later",
+        "worker",
+        "log::info(`work ${ctx.event.payload.x}`); ()",
+    )
+    .await;
+    // A script of another app cannot be named.
+    app.deploy("other", "()", None).await;
+    script(&app, "other", "secret_job", "()").await;
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/scripts/{caller}/invoke"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert!(
+        answer["missing"]
+            .as_str()
+            .is_some_and(|m| m.contains("no endpoint script named")),
+        "{answer}"
+    );
+    let id = answer["id"].as_str().expect("id").to_owned();
+    let doc = wait_doc(&app, &id, "succeeded").await;
+    assert_eq!(doc["trigger"], "async");
+    assert_eq!(log_messages(&doc), ["work 7"]);
+}

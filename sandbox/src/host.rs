@@ -13,6 +13,8 @@
 //! function throws [`unavailable`], a catchable script error (this is what unit tests
 //! and `Sandbox::run` without a host get).
 
+use std::sync::Arc;
+
 use picloud_net::HttpClient;
 use rhai::EvalAltResult;
 
@@ -24,12 +26,47 @@ use crate::run_state;
 pub struct Host {
     /// Outbound HTTP for `http::*`, guarded against SSRF.
     pub http: Option<HttpClient>,
+    /// The outbox, for `events::emit` and `invoke::later`.
+    pub queue: Option<Arc<dyn Queue>>,
+}
+
+/// Who is queueing work from a script (the run that calls `events::emit` or
+/// `invoke::later`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub app_id: String,
+    pub script_id: String,
+    pub invocation_id: String,
+    /// Asynchronous hops that led to this run (0 for a request or a cron tick).
+    pub depth: u32,
+}
+
+/// Queues asynchronous invocations for scripts. Called from a slot thread (never
+/// from the async runtime): an implementation may block on its store.
+pub trait Queue: Send + Sync {
+    /// Queue one invocation for every enabled subscriber of `name` in the caller's
+    /// app; answers how many were queued. `Err` is a message for the script.
+    fn emit(&self, from: &Caller, name: &str, payload: serde_json::Value) -> Result<i64, String>;
+    /// Queue the caller's app's endpoint script named `script`; answers the
+    /// invocation id.
+    fn later(
+        &self,
+        from: &Caller,
+        script: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, String>;
 }
 
 impl Host {
     /// A host whose scripts may make outbound HTTP calls through `client`.
     pub fn with_http(mut self, client: HttpClient) -> Host {
         self.http = Some(client);
+        self
+    }
+
+    /// A host whose scripts may queue work through `queue`.
+    pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Host {
+        self.queue = Some(queue);
         self
     }
 }
@@ -43,6 +80,10 @@ pub(crate) struct RunHost {
     pub(crate) script_id: String,
     /// `http::*` calls made so far by this run.
     pub(crate) http_calls: u32,
+    /// The run as a queueing caller (app id, invocation id, depth).
+    pub(crate) caller: Caller,
+    /// `events::emit` and `invoke::later` calls made so far by this run.
+    pub(crate) queued: u32,
 }
 
 /// Runs `f` with the host of the run on this thread. Outside a run (which SDK

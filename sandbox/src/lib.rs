@@ -67,7 +67,7 @@ mod script;
 mod sdk;
 
 pub use ctx::{HttpRequest, RunInput};
-pub use host::Host;
+pub use host::{Caller, Host, Queue};
 pub use limits::{Ceilings, Limits, OverrideError, Overrides, parse_overrides};
 pub use outcome::{CompileError, LogLevel, LogLine, Outcome, Response, RunResult};
 pub use picloud_net::{HttpClient, HttpLimits, HttpPolicy};

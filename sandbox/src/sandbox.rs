@@ -11,7 +11,7 @@ use rhai::{Dynamic, Engine, Scope};
 use crate::cache::AstCache;
 use crate::ctx::{self, RunInput};
 use crate::engine::{self, Libraries};
-use crate::host::{Host, RunHost};
+use crate::host::{Caller, Host, RunHost};
 use crate::limits::Limits;
 use crate::outcome::{CompileError, Outcome, RunResult};
 use crate::run_state::{self, RunGuard, RunState};
@@ -109,6 +109,18 @@ impl Sandbox {
             app_slug: input.app_slug.clone(),
             script_id: script.id.clone(),
             http_calls: 0,
+            caller: Caller {
+                app_id: input.app_id.clone(),
+                script_id: script.id.clone(),
+                invocation_id: input.invocation_id.clone(),
+                depth: input
+                    .event
+                    .get("depth")
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|d| u32::try_from(d).ok())
+                    .unwrap_or(0),
+            },
+            queued: 0,
         };
         let guard = RunGuard::enter(state);
 

@@ -11,6 +11,7 @@ mod crypto;
 mod http;
 mod json;
 mod log;
+mod queue;
 mod time;
 
 /// The SDK modules with the namespace each is registered under.
@@ -21,5 +22,7 @@ pub(crate) fn modules() -> Vec<(&'static str, Shared<Module>)> {
         ("time", exported_module!(time::time_functions).into()),
         ("crypto", exported_module!(crypto::crypto_functions).into()),
         ("http", exported_module!(http::http_functions).into()),
+        ("events", exported_module!(queue::events_functions).into()),
+        ("invoke", exported_module!(queue::invoke_functions).into()),
     ]
 }

@@ -291,7 +291,15 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
         )
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            if let InvocationEvent::InvocationCompleted(record)
+            | InvocationEvent::InvocationDead(record)
+            | InvocationEvent::InvocationAttemptFailed { record, .. } = &event
+            {
+                rt.publish(record);
+            }
+            Ok(())
+        }
         // Someone else recorded this attempt first (an expired lease ran twice).
         Err(StoreError::VersionConflict(_)) => Ok(()),
         Err(e) => Err(e),

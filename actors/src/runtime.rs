@@ -18,7 +18,7 @@ use picloud_sandbox::{
     ScriptSource,
 };
 use ractor::{Actor, ActorRef};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::app::{self, AppActor, AppActorArgs, AppCommand, AppMsg, CommandError, CommandOutcome};
@@ -37,6 +37,8 @@ use crate::users::{self, UserCommand, UserOutcome};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How far (in events) the catalog may trail the log and still be ready.
 const READY_LAG: i64 = 10_000;
+/// Finished runs a live log listener may fall behind by before it is dropped.
+const LIVE_BUFFER: usize = 1024;
 /// How long a writer waits for the catalog to show its own write.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
@@ -130,6 +132,10 @@ pub struct Runtime {
     pub invocations_checkpoint: watch::Receiver<i64>,
     /// Checkpoint of the `outbox` read model (the dispatcher wakes on it).
     pub outbox_checkpoint: watch::Receiver<i64>,
+    /// Every run this node finishes (and every attempt of an asynchronous one), for
+    /// live log streams. Sent only while someone listens; a slow listener lags
+    /// and is dropped by its stream, never slowing a run.
+    pub live: broadcast::Sender<Arc<InvocationRecord>>,
     pub rebuilds: Rebuilds,
     supervisor: ActorRef<SupervisorMsg>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -222,6 +228,7 @@ impl Runtime {
             config,
             invocations_checkpoint,
             outbox_checkpoint,
+            live: broadcast::channel(LIVE_BUFFER).0,
             rebuilds,
             supervisor,
             tasks: Mutex::new(vec![recorder_task, supervisor_join]),
@@ -330,6 +337,13 @@ impl Runtime {
                 })
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Hand a finished run to the live log streams (nothing when nobody listens).
+    pub fn publish(&self, record: &InvocationRecord) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::new(record.clone()));
         }
     }
 
@@ -512,6 +526,7 @@ impl Runtime {
             .run(app, script_id, input, trigger, metadata.request_id.clone())
             .await?;
         Ok(run.map(|(invocation, record)| {
+            self.publish(&record);
             self.recorder.record(record, metadata);
             invocation
         }))

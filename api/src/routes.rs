@@ -13,6 +13,7 @@ pub mod events;
 pub mod health;
 pub mod hooks;
 pub mod invocations;
+pub mod logs;
 pub mod members;
 pub mod projections;
 pub mod routes_admin;
@@ -94,6 +95,7 @@ fn admin_routes() -> AdminRoutes {
         .post("/apps/{app}/triggers/cron", triggers::create_cron)
         .post("/apps/{app}/triggers/event", triggers::create_event)
         .get("/apps/{app}/triggers", triggers::list)
+        .get("/apps/{app}/logs/stream", logs::stream)
         .patch("/triggers/{id}", triggers::update)
         .delete("/triggers/{id}", triggers::delete)
         .get("/apps/{app}/members", members::list)

@@ -221,6 +221,7 @@ fn rows() -> Vec<Row> {
             Some(json!({"script_id": "{script}", "event": "order.paid"})),
         ),
         row(Method::GET, "/apps/{app}/triggers", read, None),
+        row(Method::GET, "/apps/{app}/logs/stream", logs, None),
         row(
             Method::PATCH,
             "/triggers/{id}",

@@ -653,3 +653,113 @@ async fn invoke_later_queues_a_script_of_the_same_app_only() {
     assert_eq!(doc["trigger"], "async");
     assert_eq!(log_messages(&doc), ["work 7"]);
 }
+
+/// The next SSE event (`event:` name and parsed `data:`) of a stream, or `None`
+/// when it ends or nothing comes within five seconds.
+async fn next_event(body: &mut axum::body::Body, buffer: &mut String) -> Option<(String, Value)> {
+    use http_body_util::BodyExt;
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            if name.is_empty() {
+                continue; // a keep-alive comment
+            }
+            return Some((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .ok()??
+            .ok()?;
+        if let Ok(bytes) = frame.into_data() {
+            buffer.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_logs_stream_finished_runs_and_their_lines() {
+    let app = app().await;
+    let watched = app
+        .deploy(
+            "live",
+            "log::info(`hello ${ctx.params.rest}`); \"ok\"",
+            None,
+        )
+        .await;
+    let other = app
+        .deploy("live", "log::info(\"noise\"); \"ok\"", None)
+        .await;
+    let response = app
+        .stream(&format!(
+            "/api/v1/admin/apps/live/logs/stream?script={watched}"
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut body = response.into_body();
+    let mut buffer = String::new();
+    assert_eq!(app.get(&format!("/live/{other}/x")).await.status, 200);
+    assert_eq!(app.get(&format!("/live/{watched}/pi")).await.status, 200);
+    let (name, run) = next_event(&mut body, &mut buffer)
+        .await
+        .expect("an invocation");
+    assert_eq!(name, "invocation");
+    assert_eq!(
+        run["script_id"],
+        watched.as_str(),
+        "the filter holds: {run}"
+    );
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["log_count"], 1);
+    let (name, line) = next_event(&mut body, &mut buffer)
+        .await
+        .expect("a log line");
+    assert_eq!(name, "log");
+    assert_eq!(line["line"]["message"], "hello pi");
+    assert_eq!(line["invocation_id"], run["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_live_log_client_is_dropped_and_runs_go_on() {
+    let app = app().await;
+    let script = app.deploy("flood", "\"ok\"", None).await;
+    let response = app.stream("/api/v1/admin/apps/flood/logs/stream").await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    // Never read while 1,100 runs finish: more than the live buffer holds.
+    for _ in 0..1100 {
+        assert_eq!(app.get(&format!("/flood/{script}/x")).await.status, 200);
+    }
+    let mut buffer = String::new();
+    let mut dropped = None;
+    while let Some((name, data)) = next_event(&mut body, &mut buffer).await {
+        if name == "dropped" {
+            dropped = Some(data);
+            break;
+        }
+    }
+    let dropped = dropped.expect("the lagging client was told and dropped");
+    assert!(
+        dropped["missed"].as_u64().is_some_and(|m| m > 0),
+        "{dropped}"
+    );
+    assert!(
+        next_event(&mut body, &mut buffer).await.is_none(),
+        "the stream ended"
+    );
+}

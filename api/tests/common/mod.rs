@@ -73,6 +73,19 @@ impl TestApp {
         let response = self.router.clone().oneshot(req).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
+        // An event stream never ends: its body is read by the test itself
+        // (`stream`), not here.
+        let streaming = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if streaming {
+            return Reply {
+                status,
+                headers,
+                body: Vec::new(),
+            };
+        }
         let body = response
             .into_body()
             .collect()
@@ -96,6 +109,16 @@ impl TestApp {
             .body(Body::from(body.to_owned()))
             .expect("request");
         self.send(req).await
+    }
+
+    /// Open an event stream as the owner: the response, its body unread.
+    pub async fn stream(&self, path: &str) -> axum::response::Response {
+        let req = Request::builder()
+            .uri(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .expect("request");
+        self.router.clone().oneshot(req).await.expect("infallible")
     }
 
     /// An admin call with `token`; `body` as JSON (or empty).

@@ -68,6 +68,7 @@ pub async fn serve(
     if let Some(queue) = args.queue {
         runtime_config.queue = queue;
     }
+    runtime_config.node_id = node_id(&args.store.data_dir, &runtime_config.node_id)?;
     let node_id = runtime_config.node_id.clone();
 
     if let Some(token) =
@@ -143,6 +144,27 @@ fn write_token_file(data_dir: &Path, token: &str) -> anyhow::Result<std::path::P
         .with_context(|| format!("writing {}", path.display()))?;
     writeln!(file, "{token}")?;
     Ok(path)
+}
+
+/// The node's id, kept in the data directory (`node-id`) so a restarted node knows
+/// the outbox leases its previous run held (and can take them back at once).
+/// `fresh` is the id to keep when there is none yet.
+fn node_id(data_dir: &Path, fresh: &str) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Ok(id.to_owned());
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::write(&path, format!("{fresh}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(fresh.to_owned())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

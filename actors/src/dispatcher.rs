@@ -111,6 +111,19 @@ async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool
         Some(rt) => (rt.outbox_checkpoint.clone(), rt.executor.slots.max(1)),
         None => return,
     };
+    // What this node's previous run held when it stopped (or died) is ours again.
+    if let Some(rt) = runtime.upgrade() {
+        match rt.store.release_leases(&rt.config.node_id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deliveries = n,
+                "took back the leases of this node's previous run"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take back this node's old leases; they run when they expire")
+            }
+        }
+    }
     let permits = Arc::new(Semaphore::new(capacity));
     let finished = Arc::new(Notify::new());
     loop {

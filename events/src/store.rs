@@ -144,6 +144,10 @@ pub trait Store: Send + Sync + 'static {
         until: i64,
     ) -> Result<(), StoreError>;
 
+    /// Free every lease `node` holds (a restarted node takes back what its previous
+    /// run was doing when it died); answers how many rows were freed.
+    async fn release_leases(&self, node: &str) -> Result<u64, StoreError>;
+
     /// Save (replace) a snapshot: postcard bytes of an in-memory model at `position`.
     async fn save_snapshot(
         &self,

@@ -582,6 +582,14 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn release_leases(&self, node: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::RELEASE_LEASES)
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn save_snapshot(
         &self,
         name: &str,

@@ -408,6 +408,9 @@ pub(crate) const DELETE_DELIVERIES: &str = "DELETE FROM deliveries";
 pub(crate) const NEXT_DELIVERY_AT: &str = "SELECT MIN(CASE WHEN lease_until IS NOT NULL \
      AND lease_until > due_at THEN lease_until ELSE due_at END) FROM deliveries";
 
+pub(crate) const RELEASE_LEASES: &str = "UPDATE deliveries SET lease_owner = NULL, \
+     lease_until = NULL WHERE lease_owner = $1";
+
 pub(crate) const POSTPONE_DELIVERY: &str = "UPDATE deliveries SET lease_until = $3 \
      WHERE invocation_id = $1 AND lease_owner = $2";
 

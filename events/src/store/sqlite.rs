@@ -370,6 +370,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn release_leases(&self, node: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::RELEASE_LEASES)
+            .bind(node)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn save_snapshot(
         &self,
         name: &str,

@@ -124,6 +124,40 @@ pub async fn deliveries_are_claimed_once_when_due_and_again_after_the_lease(stor
             .iter()
             .all(|d| d.invocation_id != "b")
     );
+    // A restarted node frees what its previous run held, and only that.
+    store
+        .apply(
+            "outbox",
+            vec![
+                RowOp::PutDelivery(row("c", 1)),
+                RowOp::PutDelivery(row("d", 1)),
+            ],
+            4,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        store
+            .claim_deliveries("n7", 10, 1_000_000, 1)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_deliveries("n8", 10, 1_000_000, 1)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    assert_eq!(store.release_leases("n7").await.expect("release"), 1);
+    let again = store
+        .claim_deliveries("n9", 20, 1_000_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1, "only n7's row came back");
     store.reset("outbox", &[DELIVERIES]).await.expect("reset");
     assert_eq!(store.next_delivery_at().await.expect("next"), None);
 }

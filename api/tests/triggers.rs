@@ -348,13 +348,36 @@ async fn a_cron_trigger_fires_every_second_through_the_outbox() {
         "{next}"
     );
 
-    // At least three ticks, each its own scheduled second.
+    // Twenty seconds of an every-second schedule: 19 to 21 ticks, each its own
+    // scheduled second, each run once.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let id = trigger["id"].as_str().expect("id");
+    let r = app
+        .admin(
+            "PATCH",
+            &format!("/api/v1/admin/triggers/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["next_fire_at"], Value::Null);
+    let claimed = app
+        .runtime
+        .store
+        .read_stream(&format!("cron-{id}"), 1, 1000)
+        .await
+        .expect("ticks");
+    assert!(
+        (19..=21).contains(&claimed.len()),
+        "{} ticks in 20 s",
+        claimed.len()
+    );
     let mut scheduled: Vec<String> = Vec::new();
     for _ in 0..1000 {
         let r = app
             .admin(
                 "GET",
-                "/api/v1/admin/apps/ticks/invocations?status=succeeded",
+                "/api/v1/admin/apps/ticks/invocations?status=succeeded&limit=100",
                 None,
             )
             .await;
@@ -366,7 +389,7 @@ async fn a_cron_trigger_fires_every_second_through_the_outbox() {
                     .collect()
             })
             .unwrap_or_default();
-        if ids.len() >= 3 {
+        if ids.len() >= claimed.len() {
             scheduled.clear();
             for id in ids {
                 let doc = app
@@ -380,27 +403,28 @@ async fn a_cron_trigger_fires_every_second_through_the_outbox() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(scheduled.len() >= 3, "{scheduled:?}");
+    assert_eq!(
+        scheduled.len(),
+        claimed.len(),
+        "every claimed tick ran once"
+    );
     let mut distinct = scheduled.clone();
     distinct.sort();
     distinct.dedup();
     assert_eq!(
         distinct.len(),
         scheduled.len(),
-        "every tick fires once: {scheduled:?}"
+        "distinct scheduled_at: {scheduled:?}"
     );
-
     // Disabled: no more ticks are claimed.
-    let id = trigger["id"].as_str().expect("id");
-    let r = app
-        .admin(
-            "PATCH",
-            &format!("/api/v1/admin/triggers/{id}"),
-            Some(json!({"enabled": false})),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.json()["next_fire_at"], Value::Null);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = app
+        .runtime
+        .store
+        .read_stream(&format!("cron-{id}"), 1, 1000)
+        .await
+        .expect("ticks");
+    assert_eq!(after.len(), claimed.len(), "a disabled trigger stays quiet");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

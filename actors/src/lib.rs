@@ -24,6 +24,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod dispatcher;
 pub mod executor;
+pub mod metrics;
 pub mod projector;
 pub mod queue;
 pub mod recorder;

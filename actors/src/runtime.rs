@@ -136,6 +136,8 @@ pub struct Runtime {
     /// live log streams. Sent only while someone listens; a slow listener lags
     /// and is dropped by its stream, never slowing a run.
     pub live: broadcast::Sender<Arc<InvocationRecord>>,
+    /// Counters `GET /metrics` renders.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub rebuilds: Rebuilds,
     supervisor: ActorRef<SupervisorMsg>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -229,6 +231,7 @@ impl Runtime {
             invocations_checkpoint,
             outbox_checkpoint,
             live: broadcast::channel(LIVE_BUFFER).0,
+            metrics: Arc::default(),
             rebuilds,
             supervisor,
             tasks: Mutex::new(vec![recorder_task, supervisor_join]),
@@ -340,8 +343,10 @@ impl Runtime {
         }
     }
 
-    /// Hand a finished run to the live log streams (nothing when nobody listens).
+    /// Count a finished run and hand it to the live log streams (sent only when
+    /// someone listens).
     pub fn publish(&self, record: &InvocationRecord) {
+        self.metrics.record(record);
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(Arc::new(record.clone()));
         }

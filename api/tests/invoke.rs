@@ -311,3 +311,40 @@ async fn the_admin_invoke_runs_the_live_version_with_a_payload() {
     assert_eq!(r.json(), json!({"kind": "manual", "got": 7}));
     assert!(r.header("x-invocation-id").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_runs_answers_and_slots() {
+    let app = common::test_app().await;
+    let id = app.deploy("metered", "\"ok\"", None).await;
+    let entry = app.runtime.catalog.app_by_slug("metered").expect("app");
+    for _ in 0..3 {
+        assert_eq!(app.get(&format!("/metered/{id}/x")).await.status, 200);
+    }
+    assert_eq!(app.get("/metered/nowhere").await.status, 404);
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    let text = r.text();
+    let runs = format!(
+        "picloud_invocations_total{{app=\"{}\",script=\"{id}\",trigger=\"http\",status=\"succeeded\"}} 3",
+        entry.app.id
+    );
+    assert!(text.contains(&runs), "{text}");
+    assert!(
+        text.contains("picloud_http_responses_total{kind=\"edge\",class=\"2xx\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("picloud_http_responses_total{kind=\"edge\",class=\"4xx\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("picloud_invocation_duration_seconds_count 3"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE picloud_slots_busy gauge"), "{text}");
+    assert!(text.contains("picloud_projection_lag_outbox "), "{text}");
+}

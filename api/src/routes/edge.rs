@@ -20,10 +20,15 @@ use crate::state::ApiState;
 pub const INVOCATION_HEADER: &str = "x-invocation-id";
 
 pub async fn invoke(State(state): State<ApiState>, req: Request) -> Response {
-    match run(&state, req).await {
+    let response = match run(&state, req).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
-    }
+    };
+    state
+        .runtime
+        .metrics
+        .http("edge", response.status().as_u16());
+    response
 }
 
 async fn run(state: &ApiState, req: Request) -> Result<Response, ApiError> {

@@ -1,9 +1,9 @@
-//! `/healthz`, `/readyz`, `/version`.
+//! `/healthz`, `/readyz`, `/version`, `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -36,4 +36,49 @@ pub async fn version() -> impl IntoResponse {
 
 pub async fn admin_not_found() -> ApiError {
     ApiError::not_found("endpoint")
+}
+
+/// `GET /metrics`: Prometheus text. Unauthenticated like the health checks (it
+/// names app and script ids, never data): keep it off the public side of the proxy.
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    let rt = &state.runtime;
+    let stats = &rt.executor.stats;
+    let mut gauges: Vec<(String, &str, f64)> = vec![
+        (
+            "picloud_slots".into(),
+            "Executor slots.",
+            rt.executor.slots as f64,
+        ),
+        (
+            "picloud_slots_busy".into(),
+            "Slots running a script.",
+            stats.busy.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        ),
+        (
+            "picloud_queue_depth".into(),
+            "Runs waiting for a slot.",
+            stats.queued.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        ),
+    ];
+    if let Ok(projections) = rt.projections().await {
+        for p in projections {
+            gauges.push((
+                format!("picloud_projection_lag_{}", p.name),
+                "Events the read model trails the log by.",
+                p.lag as f64,
+            ));
+        }
+    }
+    let gauges: Vec<(&str, &str, f64)> = gauges
+        .iter()
+        .map(|(n, h, v)| (n.as_str(), *h, *v))
+        .collect();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        rt.metrics.render(&gauges),
+    )
+        .into_response()
 }

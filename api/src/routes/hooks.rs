@@ -39,10 +39,15 @@ pub async fn deliver(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    match accept(&state, &id, req).await {
+    let response = match accept(&state, &id, req).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
-    }
+    };
+    state
+        .runtime
+        .metrics
+        .http("hooks", response.status().as_u16());
+    response
 }
 
 async fn accept(state: &ApiState, id: &str, req: Request) -> Result<Response, ApiError> {

@@ -58,6 +58,7 @@
 //! - `schedule.rs`: [`Schedule`], the [`Upcoming`] iterator, [`CatchUp`].
 //! - `error.rs`: [`CronError`].
 
+mod day_of_week;
 mod error;
 mod expression;
 mod schedule;

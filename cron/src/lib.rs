@@ -15,13 +15,35 @@
 //!
 //! Exactly six fields, seconds first: `second minute hour day-of-month month
 //! day-of-week`. A 5-field line is refused with a hint to put `0 ` in front; a year
-//! field and `@daily`-style shorthands are refused too. Fields are read by the `cron`
-//! crate: numbers, ranges `a-b`, lists `a,b`, steps `*/n` and `a-b/n`, month and day
-//! names (`Jan`, `Mon-Fri`), `?` in the day fields. Two of its rules differ from
-//! classic Unix cron and are kept as they are: **numeric days of the week count 1 =
-//! Sunday to 7 = Saturday** (prefer names), and a schedule restricting both
-//! day-of-month and day-of-week fires on days matching **both**. Schedules run up
-//! to the end of the year 2100.
+//! field and `@daily`-style shorthands are refused too. Fields take numbers, ranges
+//! `a-b`, lists `a,b`, steps `*/n`, `n/n` and `a-b/n`, month and day names (`Jan`,
+//! `Mon-Fri`, any case), `?` in the day fields.
+//!
+//! The day fields follow classic Unix cron (Vixie cron, cronie, the OCPS spec):
+//!
+//! - **Days of the week count 0 to 7: 0 and 7 are Sunday, 1 = Monday … 6 =
+//!   Saturday**, or `Sun` to `Sat`: `0 0 9 * * 1-5` runs Monday to Friday. A range
+//!   ending before it starts wraps past Saturday (`5-1` and `Fri-Mon` are Friday to
+//!   Monday; `5-7` is Friday to Sunday). `*/n` counts from Sunday; `n/s` runs from
+//!   `n` to Saturday (`7/s` is Sunday alone).
+//! - **When both day fields are restricted** (neither is exactly `*` or `?`), a day
+//!   matching **either** fires: `0 0 0 1 * Mon` runs on the 1st of every month and
+//!   on every Monday. With one of them `*` or `?`, the other alone decides.
+//!
+//! ```
+//! use picloud_cron::Schedule;
+//! let first_and_mondays = Schedule::parse("0 0 0 1 * Mon", "UTC")?;
+//! // Wednesday 1 July 2026, then Monday 6 July.
+//! let fires: Vec<String> = first_and_mondays
+//!     .upcoming("2026-06-30T00:00:00Z".parse()?)
+//!     .take(2)
+//!     .map(|t| t.format("%a %F").to_string())
+//!     .collect();
+//! assert_eq!(fires, ["Wed 2026-07-01", "Mon 2026-07-06"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Schedules run up to the end of the year 2100.
 //!
 //! # Daylight saving
 //!
@@ -53,11 +75,14 @@
 //! # Layout
 //!
 //! - `expression.rs`: the six fields, checked one by one so errors name the field;
-//!   the policy of a schedule.
+//!   the two day fields merged; the policy of a schedule.
+//! - `day_of_week.rs`: the day-of-week field, read here and handed to the `cron`
+//!   crate (whose own numbering starts at 1 = Sunday) as day names.
 //! - `zone.rs`: wall clock ↔ instant in a zone (gaps, overlaps).
 //! - `schedule.rs`: [`Schedule`], the [`Upcoming`] iterator, [`CatchUp`].
 //! - `error.rs`: [`CronError`].
 
+mod day_of_week;
 mod error;
 mod expression;
 mod schedule;

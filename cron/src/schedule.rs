@@ -183,7 +183,7 @@ impl Upcoming<'_> {
             // The crate's ticks end with 2100, and it steps a second past its start
             // without checking: stop before it could overflow at the edge of time.
             let cursor = self.cursor.filter(|c| c.year() <= LAST_YEAR)?;
-            let Some(w) = self.schedule.expression.ticks_after(cursor).next() else {
+            let Some(w) = self.schedule.expression.next_tick_after(cursor) else {
                 self.cursor = None;
                 return None;
             };

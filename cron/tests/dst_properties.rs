@@ -22,6 +22,20 @@ const TRANSITIONS: &[(&str, &str)] = &[
 const SECONDS: &[&str] = &["0", "30", "0,20,40", "*/30"];
 const MINUTES: &[&str] = &["0", "30", "15,45", "*/15", "*", "10-12", "40"];
 const HOURS: &[&str] = &["*", "2", "1", "3", "0-3", "1,2", "*/2", "2-23/3"];
+/// Day-of-month and day-of-week. Every transition above falls on a Sunday; some
+/// pairs restrict both fields, so a day matching either fires (the last names each
+/// transition's day twice, by date and by weekday).
+const DAYS: &[&str] = &[
+    "* *",
+    "* *",
+    "? 0",
+    "* SAT,7",
+    "29,8,5 6",
+    "25,1,4 1-5",
+    "* FRI-MON",
+    "28,31 MON",
+    "29,25,8,1,5,4 SUN",
+];
 
 /// A window of `WINDOW_HOURS` starting up to 6 hours either side of a transition.
 const WINDOW_HOURS: i64 = 8;
@@ -33,10 +47,15 @@ fn case() -> impl Strategy<Value = (Schedule, DateTime<Utc>)> {
         0..SECONDS.len(),
         0..MINUTES.len(),
         0..HOURS.len(),
+        0..DAYS.len(),
     )
-        .prop_map(|(z, shift, s, m, h)| {
+        .prop_map(|(z, shift, s, m, h, d)| {
             let (zone, at) = TRANSITIONS[z];
-            let expr = format!("{} {} {} * * *", SECONDS[s], MINUTES[m], HOURS[h]);
+            let (day_of_month, day_of_week) = DAYS[d].split_once(' ').expect("two fields");
+            let expr = format!(
+                "{} {} {} {day_of_month} * {day_of_week}",
+                SECONDS[s], MINUTES[m], HOURS[h]
+            );
             let schedule = Schedule::parse(&expr, zone).expect("generated schedules are valid");
             let at: DateTime<Utc> = at.parse().expect("valid instant");
             (schedule, at + Duration::seconds(shift))

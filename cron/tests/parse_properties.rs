@@ -35,6 +35,16 @@ const TOKENS: &[&str] = &[
     "2-23/3",
     "",
     "*/4294967296",
+    "FRI-MON",
+    "MON-",
+    "-1",
+    "sat,SUN",
+    "8",
+    "7/2",
+    "1-7/0",
+    "*/99999999999999999999",
+    "1,,2",
+    "?,1",
 ];
 
 const VALID_ANYWHERE: &[&str] = &["*", "1", "2", "1-5", "*/7", "1,3", "2/3"];
@@ -114,4 +124,5 @@ proptest! {
 fn the_token_generator_reaches_valid_schedules() {
     // Guards the property above against testing only the error path.
     assert!(Schedule::parse("*/7 0,30 1-5 ? Jan Mon-Fri", "Europe/Berlin").is_ok());
+    assert!(Schedule::parse("1 1 1 1 1 1-5", "Europe/Berlin").is_ok());
 }

@@ -71,7 +71,15 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let settings = Settings::from_cli(&cli)?;
     let selected = cli.command.unwrap_or(Command::All);
     let mut bench = figures::Bench::new(settings);
-    let rows = bench.run(&selected).await;
+    // On Ctrl-C the figure in flight is dropped (its nodes and baselines are killed
+    // on drop) and a PostgreSQL this run started is stopped before exiting.
+    let rows = tokio::select! {
+        rows = bench.run(&selected) => rows,
+        _ = tokio::signal::ctrl_c() => {
+            bench.finish();
+            anyhow::bail!("interrupted; everything this run started is stopped");
+        }
+    };
     let report = report::Report::new(&bench.settings, &selected, rows);
     print!("{}", report.table());
     let path = report.write_json(&bench.settings.out)?;

@@ -206,7 +206,7 @@ impl Report {
             smoke: settings.smoke,
             pairs: settings.pairs,
             profile: profile(),
-            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            started_at: settings.started_at.clone(),
             commit,
             machine: Machine::describe(),
             figures,

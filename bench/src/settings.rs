@@ -86,6 +86,8 @@ pub struct Settings {
     pub repo: PathBuf,
     /// Data directories of the nodes and SQLite files; deleted on exit.
     pub scratch: tempfile::TempDir,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
 }
 
 impl Settings {
@@ -136,6 +138,7 @@ impl Settings {
             out,
             repo,
             scratch,
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         })
     }
 

@@ -57,4 +57,17 @@ else
     cargo test --workspace
 fi
 
+# The benchmark harness in smoke mode (tiny counts, one pair per figure, no goal or
+# timing check): proves it still runs end to end. Debug build, reusing the test
+# build; the PostgreSQL figures use the server above. Benchmarks proper are
+# `ops/bench/run` (see BENCHMARKS.md), never part of the test suite.
+step "benchmark harness smoke run (cargo run -p picloud-bench -- --smoke)"
+if ! cargo run --quiet -p picloud-bench -- --smoke all; then
+    if [[ "${CI:-}" == "true" ]]; then
+        echo "error: the benchmark smoke run failed" >&2
+        exit 1
+    fi
+    echo "warning: the benchmark smoke run failed" >&2
+fi
+
 step "all checks passed"

@@ -1,0 +1,274 @@
+//! A `picloud serve` child process on a free loopback port: start, wait for ready,
+//! drive its admin API, sample its `/proc` entries, stop it (SIGTERM, then kill).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::http::{self, Conn};
+
+/// The owner's token of every node the bench starts (loopback only, thrown away).
+pub const TOKEN: &str = "picloud-bench-owner-token-0123456789";
+
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+pub struct Node {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub pid: u32,
+    stderr: PathBuf,
+}
+
+impl Node {
+    /// Spawn a node on `data_dir` (SQLite) or `database` (a postgres:// URL) without
+    /// waiting; `wait_ready` says when it serves.
+    pub fn spawn(binary: &Path, data_dir: &Path, database: Option<&str>) -> anyhow::Result<Node> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let stderr = data_dir.join("stderr.log");
+        let mut cmd = Command::new(binary);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .env_remove("DATABASE_URL")
+            .env("PICLOUD_BOOTSTRAP_TOKEN", TOKEN)
+            .env("PICLOUD_LOG_FORMAT", "json")
+            .env("PICLOUD_DRAIN_SECONDS", "5")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(data_dir.join("stdout.log"))?)
+            .stderr(std::fs::File::create(&stderr)?);
+        if let Some(url) = database {
+            cmd.arg("--database").arg(url);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(Node {
+            pid: child.id(),
+            child: Some(child),
+            addr,
+            stderr,
+        })
+    }
+
+    /// Spawn and wait until `/readyz` answers 200.
+    pub async fn start(
+        binary: &Path,
+        data_dir: &Path,
+        database: Option<&str>,
+    ) -> anyhow::Result<Node> {
+        let mut node = Node::spawn(binary, data_dir, database)?;
+        node.wait_ready(Duration::from_secs(120)).await?;
+        Ok(node)
+    }
+
+    /// Poll `/readyz` every 5 ms until 200; the time it took from now.
+    pub async fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let raw = http::request("GET", self.addr, "/readyz", &[], b"");
+        loop {
+            if let Ok(mut conn) = Conn::connect(self.addr).await
+                && let Ok(reply) = conn.send(&raw).await
+                && reply.status == 200
+            {
+                return Ok(start.elapsed());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!(
+                    "picloud exited ({status}) before ready: {}",
+                    self.stderr_tail()
+                );
+            }
+            if start.elapsed() > limit {
+                bail!("picloud not ready within {limit:?}: {}", self.stderr_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().rev().take(5).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// An admin connection (keep-alive) to this node.
+    pub async fn admin(&self) -> anyhow::Result<Admin> {
+        Ok(Admin {
+            addr: self.addr,
+            conn: Conn::connect(self.addr).await?,
+        })
+    }
+
+    /// SIGTERM, a bounded wait for a clean exit, then kill.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Some(status) = child.try_wait()? {
+                if status.success() {
+                    return Ok(());
+                }
+                bail!("picloud exited with {status} on SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("picloud did not stop within 20 s of SIGTERM")
+    }
+
+    /// CPU ticks (utime + stime) and context switches summed over every thread.
+    pub fn cpu_sample(&self) -> anyhow::Result<CpuSample> {
+        cpu_sample(self.pid)
+    }
+
+    /// Resident memory in MiB.
+    pub fn rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let kib: f64 = status_field(&status, "VmRSS:").context("no VmRSS")?;
+        Ok(kib / 1024.0)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct CpuSample {
+    pub ticks: u64,
+    pub context_switches: u64,
+}
+
+pub fn cpu_sample(pid: u32) -> anyhow::Result<CpuSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("malformed /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    let field = |n: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(n - 3).context("short /proc/PID/stat")?.parse()?)
+    };
+    let ticks = field(14)? + field(15)?;
+    let mut context_switches = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            // The thread ended between the listing and the read.
+            continue;
+        };
+        context_switches += status_field::<u64>(&status, "voluntary_ctxt_switches:").unwrap_or(0)
+            + status_field::<u64>(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+    }
+    Ok(CpuSample {
+        ticks,
+        context_switches,
+    })
+}
+
+fn status_field<T: std::str::FromStr>(status: &str, name: &str) -> Option<T> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The admin API over one keep-alive connection, as the owner.
+pub struct Admin {
+    addr: SocketAddr,
+    conn: Conn,
+}
+
+impl Admin {
+    /// A JSON call that must answer 2xx; its JSON body (`null` when empty).
+    pub async fn call(&mut self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let auth = format!("Bearer {TOKEN}");
+        let raw = http::request(
+            method,
+            self.addr,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            &bytes,
+        );
+        let reply = self.conn.send(&raw).await?;
+        if !(200..300).contains(&reply.status) {
+            bail!("{method} {path}: status {}: {}", reply.status, reply.text());
+        }
+        if reply.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&reply.body)
+            .with_context(|| format!("{method} {path}: not JSON: {}", reply.text()))
+    }
+
+    /// An app with one endpoint script routed at `method route`; the script's id.
+    pub async fn endpoint(
+        &mut self,
+        app: &str,
+        script: &str,
+        source: &str,
+        method: &str,
+        route: &str,
+    ) -> anyhow::Result<String> {
+        if self
+            .call("GET", &format!("/api/v1/admin/apps/{app}"), Value::Null)
+            .await
+            .is_err()
+        {
+            self.call("POST", "/api/v1/admin/apps", json!({ "slug": app }))
+                .await?;
+        }
+        let created = self
+            .call(
+                "POST",
+                &format!("/api/v1/admin/apps/{app}/scripts"),
+                json!({ "name": script, "source": source, "kind": "endpoint" }),
+            )
+            .await?;
+        let id = created["id"]
+            .as_str()
+            .context("the script has no id")?
+            .to_owned();
+        self.call(
+            "POST",
+            &format!("/api/v1/admin/apps/{app}/routes"),
+            json!({ "method": method, "path": route, "script_id": id }),
+        )
+        .await?;
+        Ok(id)
+    }
+}

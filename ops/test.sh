@@ -58,11 +58,14 @@ else
 fi
 
 # The benchmark harness in smoke mode (tiny counts, one pair per figure, no goal or
-# timing check): proves it still runs end to end. Debug build, reusing the test
-# build; the PostgreSQL figures use the server above. Benchmarks proper are
-# `ops/bench/run` (see BENCHMARKS.md), never part of the test suite.
-step "benchmark harness smoke run (cargo run -p picloud-bench -- --smoke)"
-if ! cargo run --quiet -p picloud-bench -- --smoke all; then
+# timing check): proves it still runs end to end. Debug build of the workspace's
+# binaries, sharing the test build's dependencies; the PostgreSQL figures use the
+# server above. Benchmarks proper are `ops/bench/run` (see BENCHMARKS.md), never part
+# of the test suite.
+step "benchmark harness smoke run (picloud-bench --smoke, debug build)"
+target_dir="${CARGO_TARGET_DIR:-target}"
+if ! { cargo build --quiet --workspace --bins \
+    && "$target_dir/debug/picloud-bench" --smoke --picloud "$target_dir/debug/picloud" all; }; then
     if [[ "${CI:-}" == "true" ]]; then
         echo "error: the benchmark smoke run failed" >&2
         exit 1

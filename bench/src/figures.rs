@@ -71,7 +71,9 @@ impl Bench {
                 Command::Append => append::run(self).await,
                 Command::Replay => replay::run(self).await,
                 Command::Triggers => Ok(triggers::pending()),
-                Command::All | Command::BaselineServer { .. } => Ok(Vec::new()),
+                Command::All | Command::Load { .. } | Command::BaselineServer { .. } => {
+                    Ok(Vec::new())
+                }
             };
             match result {
                 Ok(figures) => rows.extend(figures),

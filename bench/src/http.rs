@@ -259,6 +259,39 @@ pub async fn run(addr: SocketAddr, raw: Arc<Vec<u8>>, load: Load) -> anyhow::Res
     })
 }
 
+/// `picloud-bench load URL`: closed-loop `GET`s of a loopback URL, then a summary.
+pub async fn load_url(url: &str, connections: usize, seconds: u64) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("the URL must start with http://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = authority
+        .parse()
+        .with_context(|| format!("{authority} is not IP:PORT"))?;
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "only loopback addresses are loaded"
+    );
+    let path = if path.is_empty() { "/" } else { path };
+    let raw = Arc::new(request("GET", addr, path, &[], b""));
+    let load = Load {
+        connections: connections.max(1),
+        duration: Duration::from_secs(seconds.clamp(1, 60)),
+        max_requests: 10_000_000,
+    };
+    let result = run(addr, raw, load).await?.check(url)?;
+    println!(
+        "{} requests in {:.2} s: {:.0} req/s, p50 {} µs, p99 {} µs, max {} µs",
+        result.requests,
+        result.elapsed.as_secs_f64(),
+        result.rps(),
+        result.p(50.0),
+        result.p(99.0),
+        result.p(100.0)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

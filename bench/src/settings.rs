@@ -51,6 +51,16 @@ pub enum Command {
     Replay,
     /// Cron lateness and async webhook throughput (pending the triggers issue).
     Triggers,
+    /// Load one loopback URL (`GET`) and print req/s, p50 and p99: a tiny `wrk` for
+    /// profiling a running node by hand.
+    Load {
+        /// `http://127.0.0.1:PORT/path`
+        url: String,
+        #[arg(long, short = 'c', default_value_t = 1)]
+        connections: usize,
+        #[arg(long, short = 'd', default_value_t = 3)]
+        seconds: u64,
+    },
     /// Internal: the bare axum baseline server.
     #[command(hide = true)]
     BaselineServer {
@@ -72,6 +82,7 @@ impl Command {
             Command::Append => "append",
             Command::Replay => "replay",
             Command::Triggers => "triggers",
+            Command::Load { .. } => "load",
             Command::BaselineServer { .. } => "baseline-server",
         }
     }

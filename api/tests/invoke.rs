@@ -347,4 +347,8 @@ async fn metrics_count_runs_answers_and_slots() {
     );
     assert!(text.contains("# TYPE picloud_slots_busy gauge"), "{text}");
     assert!(text.contains("picloud_projection_lag_outbox "), "{text}");
+    assert!(
+        text.contains("picloud_invocation_records_dropped 0"),
+        "{text}"
+    );
 }

@@ -60,6 +60,20 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
             stats.queued.load(std::sync::atomic::Ordering::Relaxed) as f64,
         ),
     ];
+    gauges.push((
+        "picloud_invocation_records_written".into(),
+        "Invocation records the batching writer stored since start.",
+        rt.recorder
+            .written
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    ));
+    gauges.push((
+        "picloud_invocation_records_dropped".into(),
+        "Invocation records dropped because the writer's queue was full, since start.",
+        rt.recorder
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    ));
     if let Ok(projections) = rt.projections().await {
         for p in projections {
             gauges.push((

@@ -69,6 +69,18 @@ pub async fn serve(
         runtime_config.queue = queue;
     }
     runtime_config.node_id = node_id(&args.store.data_dir, &runtime_config.node_id)?;
+    let env_key = std::env::var(picloud_actors::keys::MASTER_KEY_ENV).ok();
+    let (master_key, key_source) =
+        picloud_actors::MasterKey::load(env_key.as_deref(), &args.store.data_dir)?;
+    if let picloud_actors::KeySource::Generated(path) = &key_source {
+        tracing::warn!(
+            file = %path.display(),
+            "generated a new master key for secrets; back this file up (or set \
+             PICLOUD_MASTER_KEY) — secrets cannot be read without it"
+        );
+    }
+    runtime_config.master_key = Arc::new(master_key);
+    runtime_config.master_key_source = key_source.to_string();
     let node_id = runtime_config.node_id.clone();
 
     if let Some(token) =

@@ -15,7 +15,9 @@ use picloud_events::domain::{App, AppEvent, ClaimEvent, decode, decode_new, stre
 use picloud_events::{Metadata, Store, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-pub use decide::{AppCommand, ClaimState, CommandError};
+use crate::keys::MasterKey;
+
+pub use decide::{AppCommand, ClaimState, CommandError, SecretText};
 use decide::{Context, claims_needed};
 
 /// What a successful command produced.
@@ -40,11 +42,13 @@ pub struct AppActor;
 pub struct AppActorArgs {
     pub app_id: String,
     pub store: Arc<dyn Store>,
+    pub keys: Arc<MasterKey>,
 }
 
 pub struct AppState {
     app_id: String,
     store: Arc<dyn Store>,
+    keys: Arc<MasterKey>,
     app: Option<App>,
 }
 
@@ -67,6 +71,7 @@ impl Actor for AppActor {
         Ok(AppState {
             app_id: args.app_id,
             store: args.store,
+            keys: args.keys,
             app,
         })
     }
@@ -110,6 +115,7 @@ async fn execute(
             claims: &claims,
             metadata,
             now: Utc::now(),
+            keys: &state.keys,
         };
         let writes = decide::decide(state.app.as_ref(), command, &cx)?;
         let app_stream = stream::app(&state.app_id);

@@ -73,6 +73,7 @@ impl AppEntry {
                         version: live.version,
                         name: script.name.clone(),
                         source: live.source.clone(),
+                        permissions: None,
                     },
                 );
             }

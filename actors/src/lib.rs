@@ -6,12 +6,14 @@
 //!   (`app/decide.rs` is the pure decision).
 //! - `catalog`: the in-memory read model of apps, scripts, routes and users that
 //!   the hot path and the admin API read.
+//! - `keys`: the instance master key; secrets are sealed under it (XChaCha20-Poly1305).
 //! - `executor`: `ExecutorSlot` actors, each owning a dedicated Rhai thread, behind
 //!   one bounded queue (load shedding).
 //! - `projector`: actors that keep read models following the log.
 //! - `dispatcher`: runs the outbox (queued asynchronous invocations) with leases,
 //!   retries with backoff, dead letters.
 //! - `recorder`: the batching writer of invocation records.
+//! - `services`: the node's side of the SDK's `secrets` and `kv` (catalog + key, store).
 //! - `scheduler`: one task per enabled cron trigger, claiming each tick once.
 //! - `supervisor`: the root supervisor that restarts failed children.
 //! - `runtime`: everything above started together; what the API holds.
@@ -24,6 +26,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod dispatcher;
 pub mod executor;
+pub mod keys;
 pub mod metrics;
 pub mod projector;
 pub mod queue;
@@ -31,11 +34,13 @@ pub mod recorder;
 pub mod routing;
 pub mod runtime;
 pub mod scheduler;
+pub mod services;
 pub mod supervisor;
 pub mod users;
 pub mod validate;
 
-pub use app::{AppCommand, CommandError, CommandOutcome};
+pub use app::{AppCommand, CommandError, CommandOutcome, SecretText};
 pub use catalog::{AppEntry, Catalog};
+pub use keys::{KeySource, MasterKey};
 pub use runtime::{Invocation, Runtime, RuntimeConfig, RuntimeError};
 pub use users::{UserCommand, UserOutcome};

@@ -22,7 +22,7 @@ use crate::catalog::{Catalog, CatalogSnapshot};
 const BATCH: usize = 1000;
 /// Name of the catalog's snapshot; bump the suffix when `CatalogSnapshot` changes
 /// shape, so an old snapshot is ignored rather than misread.
-pub const CATALOG_SNAPSHOT: &str = "catalog-v3";
+pub const CATALOG_SNAPSHOT: &str = "catalog-v4";
 /// Events applied between two catalog snapshots.
 const SNAPSHOT_EVERY: i64 = 1000;
 const MAX_BACKOFF: Duration = Duration::from_millis(100);

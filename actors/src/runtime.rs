@@ -25,6 +25,7 @@ use crate::app::{self, AppActor, AppActorArgs, AppCommand, AppMsg, CommandError,
 use crate::catalog::{AppEntry, Catalog};
 use crate::dispatcher::Dispatcher;
 use crate::executor::{Executor, ExecutorSlot, SlotArgs, SubmitError};
+use crate::keys::MasterKey;
 use crate::projector::{
     Projector, ProjectorArgs, ReadModel, RebuildReport, RebuildSignal, catch_up_catalog,
     restore_catalog,
@@ -56,6 +57,10 @@ pub struct RuntimeConfig {
     pub retry_max: Duration,
     /// What scripts' outbound HTTP may reach (`PICLOUD_HTTP_ALLOW_*`).
     pub http: HttpPolicy,
+    /// The key secrets are sealed under (checked against the store at start).
+    pub master_key: Arc<MasterKey>,
+    /// Where the key came from, for the mismatch error.
+    pub master_key_source: String,
 }
 
 impl Default for RuntimeConfig {
@@ -71,6 +76,8 @@ impl Default for RuntimeConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(600),
             http: HttpPolicy::default(),
+            master_key: Arc::default(),
+            master_key_source: "a random key".into(),
         }
     }
 }
@@ -83,6 +90,8 @@ pub enum RuntimeError {
     Actors(String),
     #[error("{0}")]
     Http(String),
+    #[error("{0}")]
+    Key(#[from] crate::keys::KeyError),
 }
 
 /// The read models a node keeps, by name.
@@ -149,6 +158,10 @@ impl Runtime {
         store: Arc<dyn Store>,
         config: RuntimeConfig,
     ) -> Result<Arc<Runtime>, RuntimeError> {
+        config
+            .master_key
+            .verify(store.as_ref(), &config.master_key_source)
+            .await?;
         let catalog = Arc::new(Catalog::new());
         restore_catalog(store.as_ref(), &catalog).await?;
         catch_up_catalog(store.as_ref(), &catalog).await?;
@@ -164,7 +177,17 @@ impl Runtime {
         let queue = Arc::new(crate::queue::OutboxQueue::new(
             tokio::runtime::Handle::current(),
         ));
-        let host = Host::default().with_http(http).with_queue(queue.clone());
+        let host = Host::default()
+            .with_http(http)
+            .with_queue(queue.clone())
+            .with_secrets(Arc::new(crate::services::CatalogSecrets::new(
+                catalog.clone(),
+                config.master_key.clone(),
+            )))
+            .with_kv(Arc::new(crate::services::StoreKv::new(
+                store.clone(),
+                tokio::runtime::Handle::current(),
+            )));
         let (executor, slot_queue) =
             Executor::new(sandbox.clone(), host, config.slots, config.queue);
         for index in 0..executor.slots {
@@ -476,6 +499,7 @@ impl Runtime {
             let args = AppActorArgs {
                 app_id: app_id.to_owned(),
                 store: self.store.clone(),
+                keys: self.config.master_key.clone(),
             };
             match Actor::spawn_linked(
                 Some(name.clone()),
@@ -565,6 +589,11 @@ impl Runtime {
             version: live.version,
             name: script.name.clone(),
             source: live.source.clone(),
+            // A manifest is checked when saved; one that no longer parses (saved
+            // before the check existed) grants nothing rather than everything.
+            permissions: live.permissions.as_ref().map(|manifest| {
+                Arc::new(picloud_sandbox::Permissions::parse(manifest).unwrap_or_default())
+            }),
         };
         let limits = self.limits_for(&live.sandbox);
         let started_at = Utc::now();

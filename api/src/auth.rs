@@ -120,6 +120,12 @@ pub enum Capability {
     AppWriteRoute(String),
     AppInvoke(String),
     AppLogRead(String),
+    /// Setting and deleting secrets (listing names is `AppRead`).
+    AppManageSecrets(String),
+    /// Reading the app's kv data.
+    AppKvRead(String),
+    /// Writing the app's kv data.
+    AppKvWrite(String),
 }
 
 /// Who may hold a capability: a minimum instance role, or a minimum role in an app.
@@ -146,6 +152,9 @@ impl Capability {
             Capability::AppWriteRoute(_) => "AppWriteRoute",
             Capability::AppInvoke(_) => "AppInvoke",
             Capability::AppLogRead(_) => "AppLogRead",
+            Capability::AppManageSecrets(_) => "AppManageSecrets",
+            Capability::AppKvRead(_) => "AppKvRead",
+            Capability::AppKvWrite(_) => "AppKvWrite",
         }
     }
 
@@ -156,7 +165,10 @@ impl Capability {
             | Capability::AppAdmin(_)
             | Capability::AppManageDomains(_)
             | Capability::AppManageMembers(_) => Some(scopes::APPS_WRITE),
-            Capability::InstanceListApps | Capability::AppRead(_) => Some(scopes::APPS_READ),
+            Capability::InstanceListApps | Capability::AppRead(_) | Capability::AppKvRead(_) => {
+                Some(scopes::APPS_READ)
+            }
+            Capability::AppManageSecrets(_) => Some(scopes::SECRETS_WRITE),
             Capability::InstanceReadEvents | Capability::InstanceManageProjections => {
                 Some(scopes::ADMIN)
             }
@@ -164,7 +176,8 @@ impl Capability {
             Capability::OwnTokens => None,
             Capability::AppWriteScript(_)
             | Capability::AppWriteRoute(_)
-            | Capability::AppInvoke(_) => Some(scopes::SCRIPTS_WRITE),
+            | Capability::AppInvoke(_)
+            | Capability::AppKvWrite(_) => Some(scopes::SCRIPTS_WRITE),
             Capability::AppLogRead(_) => Some(scopes::LOGS_READ),
         }
     }
@@ -181,7 +194,10 @@ impl Capability {
             }
             Capability::AppWriteScript(app)
             | Capability::AppWriteRoute(app)
-            | Capability::AppInvoke(app) => Need::App(app, AppRole::Developer),
+            | Capability::AppInvoke(app)
+            | Capability::AppManageSecrets(app)
+            | Capability::AppKvRead(app)
+            | Capability::AppKvWrite(app) => Need::App(app, AppRole::Developer),
             Capability::AppAdmin(app)
             | Capability::AppManageDomains(app)
             | Capability::AppManageMembers(app) => Need::App(app, AppRole::Admin),

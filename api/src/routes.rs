@@ -13,11 +13,13 @@ pub mod events;
 pub mod health;
 pub mod hooks;
 pub mod invocations;
+pub mod kv;
 pub mod logs;
 pub mod members;
 pub mod projections;
 pub mod routes_admin;
 pub mod scripts;
+pub mod secrets;
 pub mod session;
 pub mod tokens;
 pub mod triggers;
@@ -98,6 +100,13 @@ fn admin_routes() -> AdminRoutes {
         .get("/apps/{app}/logs/stream", logs::stream)
         .patch("/triggers/{id}", triggers::update)
         .delete("/triggers/{id}", triggers::delete)
+        .get("/apps/{app}/secrets", secrets::list)
+        .put("/apps/{app}/secrets/{name}", secrets::set)
+        .delete("/apps/{app}/secrets/{name}", secrets::delete)
+        .get("/apps/{app}/kv", kv::list)
+        .get("/apps/{app}/kv/{key}", kv::get)
+        .put("/apps/{app}/kv/{key}", kv::put)
+        .delete("/apps/{app}/kv/{key}", kv::delete)
         .get("/apps/{app}/members", members::list)
         .post("/apps/{app}/members", members::add)
         .patch("/apps/{app}/members/{user}", members::update)

@@ -60,6 +60,8 @@ enum Level {
         logs: bool,
     },
     AppDeveloper,
+    /// App developers and up, with any token scope that reads (`apps:read`).
+    AppDeveloperRead,
     AppAdmin,
 }
 
@@ -80,6 +82,11 @@ fn expect(level: Level, who: Persona) -> Expect {
         Level::AppDeveloper => match who {
             Outsider => Expect::Hidden,
             Viewer | ReadOnlyToken => Expect::Forbidden,
+            _ => Expect::Ok,
+        },
+        Level::AppDeveloperRead => match who {
+            Outsider => Expect::Hidden,
+            Viewer => Expect::Forbidden,
             _ => Expect::Ok,
         },
         Level::AppAdmin => match who {
@@ -229,6 +236,28 @@ fn rows() -> Vec<Row> {
             Some(json!({"enabled": false})),
         ),
         row(Method::DELETE, "/triggers/{id}", AppDeveloper, None),
+        row(Method::GET, "/apps/{app}/secrets", read, None),
+        row(
+            Method::PUT,
+            "/apps/{app}/secrets/{name}",
+            AppDeveloper,
+            Some(json!({"value": "s3cret"})),
+        ),
+        row(
+            Method::DELETE,
+            "/apps/{app}/secrets/{name}",
+            AppDeveloper,
+            None,
+        ),
+        row(Method::GET, "/apps/{app}/kv", AppDeveloperRead, None),
+        row(Method::GET, "/apps/{app}/kv/{key}", AppDeveloperRead, None),
+        row(
+            Method::PUT,
+            "/apps/{app}/kv/{key}",
+            AppDeveloper,
+            Some(json!({"value": {"n": 1}})),
+        ),
+        row(Method::DELETE, "/apps/{app}/kv/{key}", AppDeveloper, None),
         row(Method::GET, "/apps/{app}/members", read, None),
         row(
             Method::POST,
@@ -435,6 +464,24 @@ async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize, dead: b
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let trigger = r.json()["id"].as_str().expect("id").to_owned();
+    // A secret and a kv key to read and delete ({name} of the secret routes is
+    // filled with "invocations", the projection name).
+    let r = app
+        .admin(
+            "PUT",
+            &format!("/api/v1/admin/apps/{slug}/secrets/invocations"),
+            Some(json!({"value": "fixture"})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = app
+        .admin(
+            "PUT",
+            &format!("/api/v1/admin/apps/{slug}/kv/fixture-key"),
+            Some(json!({"value": 1})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
     let invocation = if dead {
         dead_invocation(app, &slug).await
     } else {
@@ -537,6 +584,7 @@ impl Fixture {
             .replace("{domain}", self.get("domain"))
             .replace("{user}", self.get("member"))
             .replace("{name}", "invocations")
+            .replace("{key}", "fixture-key")
             .replace("{id}", id)
     }
 

@@ -217,7 +217,11 @@ async fn signed_webhooks_need_a_valid_signature() {
         .admin("GET", "/api/v1/admin/events?type=TriggerCreated", None)
         .await;
     assert!(!r.text().contains(&secret), "{}", r.text());
-    assert!(r.text().contains("[redacted]"), "{}", r.text());
+    assert!(
+        r.text().contains(r#""sealed_secret":"[sealed]""#),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 //!   two nodes can never both win a name;
 //! - `user-<uuid>`: a user, their API tokens and sessions; `instance`: one-time
 //!   bootstrap; `owners`: the set of owners (guards "never without an owner");
+//!   `master-key`: the check value of the key secrets are sealed under;
 //! - `invocation-<uuid>`: the record of one run.
 //!
 //! Every type is serialised adjacently tagged (`{"type": …, "data": …}`) so the
@@ -20,7 +21,7 @@ pub mod invocation;
 pub mod user;
 
 pub use app::{
-    App, AppEvent, AppRole, Route, Script, ScriptKind, ScriptVersion, Trigger, TriggerKind,
+    App, AppEvent, AppRole, Route, Script, ScriptKind, ScriptVersion, Secret, Trigger, TriggerKind,
 };
 pub use claim::ClaimEvent;
 pub use codec::{DomainEvent, decode, decode_new, encode};
@@ -63,4 +64,6 @@ pub mod stream {
     /// The set of owner user ids: every change to it appends here with the expected
     /// version, so concurrent demotions can never leave the instance without an owner.
     pub const OWNERS: &str = "owners";
+    /// The master key's check value (`MasterKeyRegistered`).
+    pub const MASTER_KEY: &str = "master-key";
 }

@@ -11,6 +11,7 @@
 //!   `store/sql.rs`, what both share; `store/conformance.rs`, the one suite both
 //!   backends pass (run by `tests/sqlite.rs` and `tests/postgres.rs`).
 //! - `migrate`: embedded SQL migrations for both backends.
+//! - `kv`: the scripts' key-value store (a table beside the log).
 //! - `readmodel`: documents that projections write (admin read models).
 //! - `projection`: the `Projection` trait, catch-up, rebuild and follow.
 //! - `snapshot`: compact (postcard) snapshots of in-memory models.
@@ -21,6 +22,7 @@
 pub mod domain;
 pub mod error;
 pub mod event;
+pub mod kv;
 pub mod migrate;
 pub mod projection;
 pub mod readmodel;
@@ -33,5 +35,6 @@ pub use error::{StoreError, VersionConflict};
 pub use event::{
     Appended, EventFilter, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamWrite,
 };
+pub use kv::{KvEntry, KvError};
 pub use readmodel::{Delivery, Doc, DocQuery, RowOp};
 pub use store::{Backend, ReadAll, Store, open, sqlite_url};

@@ -46,6 +46,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 0001, "event_log"),
     migration!("sqlite", 0002, "read_models"),
     migration!("sqlite", 0003, "deliveries"),
+    migration!("sqlite", 0004, "kv"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
@@ -53,10 +54,11 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 0001, "event_log"),
     migration!("postgres", 0002, "read_models"),
     migration!("postgres", 0003, "deliveries"),
+    migration!("postgres", 0004, "kv"),
 ];
 
 /// The highest migration number: the schema this binary expects.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// FNV-1a (64 bit) of the text with line endings normalised: enough to notice an
 /// edit, and a checkout with CRLF line endings does not count as one.

@@ -11,9 +11,12 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite};
+use crate::kv::{KvEntry, KvError};
 use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
 #[doc(hidden)]
+#[macro_use]
+mod kv_sql;
 pub mod conformance;
 pub mod postgres;
 mod sql;
@@ -149,6 +152,40 @@ pub trait Store: Send + Sync + 'static {
     async fn release_leases(&self, node: &str) -> Result<u64, StoreError>;
 
     /// Save (replace) a snapshot: postcard bytes of an in-memory model at `position`.
+    /// The entry at `key` of `app`.
+    async fn kv_get(&self, app: &str, key: &str) -> Result<Option<KvEntry>, StoreError>;
+
+    /// Store `value` (JSON text) at `key`; refused with `TooManyKeys` when the key
+    /// is new and the app already holds `max_keys` keys.
+    async fn kv_put(
+        &self,
+        app: &str,
+        key: &str,
+        value: &str,
+        max_keys: usize,
+    ) -> Result<(), KvError>;
+
+    /// Remove `key`; whether it existed.
+    async fn kv_delete(&self, app: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// Entries whose key starts with `prefix` and sorts after `after` (byte order),
+    /// at most `limit`.
+    async fn kv_list(
+        &self,
+        app: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<KvEntry>, StoreError>;
+
+    /// Add `by` to the integer at `key` (a missing key counts as 0) in one atomic
+    /// step; answers the new value. `NotInteger` if the key holds anything else.
+    async fn kv_incr(&self, app: &str, key: &str, by: i64, max_keys: usize)
+    -> Result<i64, KvError>;
+
+    /// Remove every key of `app` (the app was deleted); how many were removed.
+    async fn kv_clear(&self, app: &str) -> Result<u64, StoreError>;
+
     async fn save_snapshot(
         &self,
         name: &str,

@@ -65,6 +65,10 @@ conformance!(
     import_of_an_impossible_log_is_refused,
     deliveries_are_claimed_once_when_due_and_again_after_the_lease,
     concurrent_claimers_never_share_a_delivery,
+    kv_put_get_list_delete_round_trip,
+    kv_refuses_keys_past_the_cap_but_not_replacements,
+    kv_incr_counts_and_refuses_non_integers,
+    concurrent_kv_increments_are_all_counted,
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,
     follow_applies_new_events_and_stops_on_shutdown,
 );

@@ -52,6 +52,9 @@ pub struct OutboundRequest {
     /// Identifies the caller in `User-Agent: PiCloud/<version> (app <slug>; script <id>)`.
     pub app_slug: String,
     pub script_id: String,
+    /// The script's permitted hosts (its permissions manifest), checked at every
+    /// hop; `None` permits every host the guard allows.
+    pub allow_hosts: Option<Arc<[String]>>,
 }
 
 /// The final answer of a call (after redirects).
@@ -68,6 +71,8 @@ pub struct OutboundResponse {
 pub enum HttpError {
     #[error("destination refused ({})", .0.name())]
     Refused(Category),
+    #[error("permission_denied: host '{0}' is not in this script's http.allow_hosts")]
+    HostNotPermitted(String),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("request body larger than {0} bytes")]
@@ -220,6 +225,12 @@ impl HttpClient {
 
         let mut redirects = 0;
         loop {
+            if let Some(patterns) = &request.allow_hosts {
+                let host = url.host_str().unwrap_or_default();
+                if !host_permitted(patterns, host) {
+                    return Err(HttpError::HostNotPermitted(host.to_owned()));
+                }
+            }
             self.inner.policy.check_url(&url)?;
             let mut builder = self
                 .inner
@@ -346,4 +357,47 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Byte
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// Whether `host` matches one of `patterns`: an exact host name or address
+/// (case-insensitive; IPv6 in brackets), `*.example.com` for any subdomain of
+/// `example.com` (not the apex itself), or `*` for every host.
+pub fn host_permitted(patterns: &[String], host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    patterns.iter().any(|pattern| {
+        let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+        if pattern == "*" {
+            return true;
+        }
+        match pattern.strip_prefix("*.") {
+            Some(suffix) => host
+                .strip_suffix(suffix)
+                .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
+            None => host == pattern,
+        }
+    })
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::host_permitted;
+
+    #[test]
+    fn host_patterns_match_exactly_or_by_subdomain() {
+        let p: Vec<String> = ["api.github.com", "*.example.com", "[::1]"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert!(host_permitted(&p, "api.github.com"));
+        assert!(host_permitted(&p, "API.GitHub.com."));
+        assert!(!host_permitted(&p, "github.com"));
+        assert!(!host_permitted(&p, "api.github.com.evil.net"));
+        assert!(host_permitted(&p, "a.example.com"));
+        assert!(host_permitted(&p, "a.b.example.com"));
+        assert!(!host_permitted(&p, "example.com"));
+        assert!(!host_permitted(&p, "badexample.com"));
+        assert!(host_permitted(&p, "[::1]"));
+        assert!(!host_permitted(&[], "a.example.com"));
+        assert!(host_permitted(&["*".to_owned()], "anything.net"));
+    }
 }

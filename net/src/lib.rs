@@ -25,7 +25,7 @@ mod resolver;
 
 pub use category::{Category, Refused};
 pub use classify::{classify, classify_v4, classify_v6};
-pub use client::{HttpClient, HttpError, OutboundRequest, OutboundResponse};
+pub use client::{HttpClient, HttpError, OutboundRequest, OutboundResponse, host_permitted};
 pub use literal::parse_literal;
 pub use policy::{ALLOW_CIDRS_VAR, ALLOW_PRIVATE_VAR, Cidr, HttpLimits, HttpPolicy};
 pub use reqwest::Method;

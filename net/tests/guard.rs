@@ -53,6 +53,7 @@ fn get(url: &str) -> OutboundRequest {
         max_response_bytes: None,
         app_slug: "demo".into(),
         script_id: "s1".into(),
+        allow_hosts: None,
     }
 }
 

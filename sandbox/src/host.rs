@@ -1,7 +1,7 @@
 //! The host interface: what the node lends to one run.
 //!
-//! [`Host`] holds the services SDK modules call out to (today outbound HTTP; later
-//! secrets, kv, events and deferred invokes). The executor builds one per node and
+//! [`Host`] holds the services SDK modules call out to: outbound HTTP, the outbox
+//! (events and deferred invokes), secrets and kv. The executor builds one per node and
 //! passes it to [`Sandbox::run_with_host`](crate::Sandbox::run_with_host); the run
 //! installs it in its thread-local state together with what the run knows of itself
 //! ([`RunHost`]: app, script, per-run counters), so SDK functions reach it the way the
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use picloud_net::HttpClient;
 use rhai::EvalAltResult;
 
+use crate::permissions::Permissions;
 use crate::run_state;
 
 /// Services the node provides to scripts. Cheap to clone (shared clients inside).
@@ -28,6 +29,31 @@ pub struct Host {
     pub http: Option<HttpClient>,
     /// The outbox, for `events::emit` and `invoke::later`.
     pub queue: Option<Arc<dyn Queue>>,
+    /// The app's secrets, for `secrets::get`.
+    pub secrets: Option<Arc<dyn Secrets>>,
+    /// The app's key-value store, for `kv::*`.
+    pub kv: Option<Arc<dyn Kv>>,
+}
+
+/// Opens an app's secrets for its scripts. Called from a slot thread.
+pub trait Secrets: Send + Sync {
+    /// The plaintext of `name` in app `app_id`; `Ok(None)` if there is no such
+    /// secret. `Err` is a message for the script that never contains a value.
+    fn get(&self, app_id: &str, name: &str) -> Result<Option<String>, String>;
+}
+
+/// One app's key-value store. Called from a slot thread (an implementation may
+/// block on its store). `Err` is a message for the script.
+pub trait Kv: Send + Sync {
+    fn get(&self, app_id: &str, key: &str) -> Result<Option<serde_json::Value>, String>;
+    fn set(&self, app_id: &str, key: &str, value: serde_json::Value) -> Result<(), String>;
+    /// Whether the key existed.
+    fn delete(&self, app_id: &str, key: &str) -> Result<bool, String>;
+    /// Keys starting with `prefix`, in byte order, at most `limit`.
+    fn list(&self, app_id: &str, prefix: &str, limit: usize) -> Result<Vec<String>, String>;
+    /// Add `by` to the integer at `key` (a missing key counts as 0) atomically;
+    /// answers the new value.
+    fn incr(&self, app_id: &str, key: &str, by: i64) -> Result<i64, String>;
 }
 
 /// Who is queueing work from a script (the run that calls `events::emit` or
@@ -69,6 +95,18 @@ impl Host {
         self.queue = Some(queue);
         self
     }
+
+    /// A host whose scripts read their app's secrets through `secrets`.
+    pub fn with_secrets(mut self, secrets: Arc<dyn Secrets>) -> Host {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// A host whose scripts keep state through `kv`.
+    pub fn with_kv(mut self, kv: Arc<dyn Kv>) -> Host {
+        self.kv = Some(kv);
+        self
+    }
 }
 
 /// The host as one run sees it: the services, who is calling, and counters that
@@ -84,6 +122,26 @@ pub(crate) struct RunHost {
     pub(crate) caller: Caller,
     /// `events::emit` and `invoke::later` calls made so far by this run.
     pub(crate) queued: u32,
+    /// The script's permissions manifest; `None`: the app's defaults (everything).
+    pub(crate) permissions: Option<Arc<Permissions>>,
+}
+
+impl RunHost {
+    /// `Err(permission_denied)` unless the manifest (if any) grants `what`.
+    pub(crate) fn permit(
+        &self,
+        module: &str,
+        granted: impl FnOnce(&Permissions) -> bool,
+        what: &str,
+    ) -> Result<(), Box<EvalAltResult>> {
+        match &self.permissions {
+            Some(p) if !granted(p) => Err(format!(
+                "{module}: permission_denied: {what} is not in this script's permissions"
+            )
+            .into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Runs `f` with the host of the run on this thread. Outside a run (which SDK

@@ -35,6 +35,7 @@
 //!     version: 1,
 //!     name: "hello".into(),
 //!     source: r#"#{ hello: ctx.params.name }"#.into(),
+//!     permissions: None,
 //! };
 //! let input = RunInput {
 //!     app_id: "a1".into(),
@@ -59,6 +60,7 @@ mod json_value;
 mod limits;
 mod log_buffer;
 mod outcome;
+mod permissions;
 mod resolver;
 mod response;
 mod run_state;
@@ -67,9 +69,10 @@ mod script;
 mod sdk;
 
 pub use ctx::{HttpRequest, RunInput};
-pub use host::{Caller, Host, Queue};
+pub use host::{Caller, Host, Kv, Queue, Secrets};
 pub use limits::{Ceilings, Limits, OverrideError, Overrides, parse_overrides};
 pub use outcome::{CompileError, LogLevel, LogLine, Outcome, Response, RunResult};
+pub use permissions::{Permissions, PermissionsError, valid_secret_name};
 pub use picloud_net::{HttpClient, HttpLimits, HttpPolicy};
 pub use sandbox::Sandbox;
 pub use script::{ModuleSource, NoModules, ScriptSource};

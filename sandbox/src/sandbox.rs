@@ -121,6 +121,7 @@ impl Sandbox {
                     .unwrap_or(0),
             },
             queued: 0,
+            permissions: script.permissions.clone(),
         };
         let guard = RunGuard::enter(state);
 

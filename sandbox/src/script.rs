@@ -10,6 +10,9 @@ pub struct ScriptSource {
     /// Shown in error messages of functions defined in this script.
     pub name: String,
     pub source: Arc<str>,
+    /// The permissions manifest of this version (entry scripts only; an imported
+    /// module runs under its importer's).
+    pub permissions: Option<Arc<crate::Permissions>>,
 }
 
 /// The module scripts of one app at their live versions.

@@ -10,8 +10,10 @@ use rhai::{Module, Shared};
 mod crypto;
 mod http;
 mod json;
+mod kv;
 mod log;
 mod queue;
+mod secrets;
 mod time;
 
 /// The SDK modules with the namespace each is registered under.
@@ -24,5 +26,10 @@ pub(crate) fn modules() -> Vec<(&'static str, Shared<Module>)> {
         ("http", exported_module!(http::http_functions).into()),
         ("events", exported_module!(queue::events_functions).into()),
         ("invoke", exported_module!(queue::invoke_functions).into()),
+        (
+            "secrets",
+            exported_module!(secrets::secrets_functions).into(),
+        ),
+        ("kv", exported_module!(kv::kv_functions).into()),
     ]
 }

@@ -136,6 +136,9 @@ pub struct Node {
     pub stderr: PathBuf,
 }
 
+/// base64 of 32 bytes of 0x2a: the master key test nodes share.
+pub const TEST_MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
 impl Node {
     pub fn start(data_dir: &Path, database: Option<&str>, envs: &[(&str, &str)]) -> Node {
         let addr = format!("127.0.0.1:{}", free_port());
@@ -151,6 +154,10 @@ impl Node {
             .env_remove("DATABASE_URL")
             .env_remove("PICLOUD_BOOTSTRAP_TOKEN")
             .env("PICLOUD_LOG_FORMAT", "json")
+            // One key for every node of a test (nodes sharing a PostgreSQL, or a
+            // log exported from one and imported into another); pass
+            // ("PICLOUD_MASTER_KEY", "") to use the data directory's key file.
+            .env("PICLOUD_MASTER_KEY", TEST_MASTER_KEY)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));

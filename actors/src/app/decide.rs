@@ -14,6 +14,7 @@ use picloud_events::domain::{
 use picloud_events::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamWrite};
 use picloud_sandbox::Overrides;
 
+use crate::keys::{MasterKey, secret_purpose, webhook_purpose};
 use crate::routing::{RoutePattern, parse_method};
 use crate::validate::{normalize_domain, validate_app_name, validate_script_name, validate_slug};
 
@@ -41,12 +42,13 @@ pub enum AppCommand {
         sandbox: Overrides,
         permissions: Option<serde_json::Value>,
     },
-    /// A new version; fields left `None` are carried over from the live version.
+    /// A new version; fields left `None` are carried over from the live version
+    /// (`permissions: Some(None)` removes the manifest).
     UpdateScript {
         script_id: String,
         source: Option<String>,
         sandbox: Option<Overrides>,
-        permissions: Option<serde_json::Value>,
+        permissions: Option<Option<serde_json::Value>>,
     },
     DeleteScript {
         script_id: String,
@@ -73,11 +75,13 @@ pub enum AppCommand {
         user_id: String,
     },
     /// A webhook, cron or event trigger for an endpoint script of this app.
+    /// `secret` (webhooks only) is sealed before it reaches the log.
     CreateTrigger {
         trigger_id: String,
         script_id: String,
         kind: TriggerKind,
         max_attempts: u32,
+        secret: Option<SecretText>,
     },
     SetTriggerEnabled {
         trigger_id: String,
@@ -86,7 +90,30 @@ pub enum AppCommand {
     DeleteTrigger {
         trigger_id: String,
     },
+    /// Create or replace a secret; the value is sealed under the master key.
+    SetSecret {
+        name: String,
+        value: SecretText,
+    },
+    DeleteSecret {
+        name: String,
+    },
 }
+
+/// A plaintext secret on its way to being sealed; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
+/// Longest secret value, in bytes.
+pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+/// Most secrets one app may hold.
+pub const MAX_SECRETS_PER_APP: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CommandError {
@@ -152,6 +179,8 @@ pub struct Context<'a> {
     pub claims: &'a HashMap<String, ClaimState>,
     pub metadata: &'a Metadata,
     pub now: DateTime<Utc>,
+    /// Seals secrets before they become events.
+    pub keys: &'a MasterKey,
 }
 
 /// Decide the writes for `command` against `state` (`None`: the app does not exist).
@@ -281,6 +310,7 @@ pub fn decide(
             permissions,
         } => {
             validate_script_name(name).map_err(invalid)?;
+            check_manifest(permissions.as_ref())?;
             if app.script_by_name(name).is_some() {
                 return Err(CommandError::Conflict {
                     code: "script_exists",
@@ -322,12 +352,17 @@ pub fn decide(
             let live = script
                 .live()
                 .ok_or(CommandError::NotFound("script version"))?;
+            let permissions = match permissions {
+                Some(given) => given.clone(),
+                None => live.permissions.clone(),
+            };
+            check_manifest(permissions.as_ref())?;
             one(AppEvent::ScriptVersionSaved {
                 script_id: script_id.clone(),
                 version: script.latest_version() + 1,
                 source: source.clone().unwrap_or_else(|| live.source.to_string()),
                 sandbox: sandbox.clone().unwrap_or_else(|| live.sandbox.clone()),
-                permissions: permissions.clone().or_else(|| live.permissions.clone()),
+                permissions,
                 saved_at: cx.now,
             })
         }
@@ -426,6 +461,7 @@ pub fn decide(
             script_id,
             kind,
             max_attempts,
+            secret,
         } => {
             match app.scripts.get(script_id) {
                 None => {
@@ -442,7 +478,22 @@ pub fn decide(
                 }
                 Some(_) => {}
             }
-            let kind = validate_trigger(kind)?;
+            let mut kind = validate_trigger(kind)?;
+            if let Some(SecretText(secret)) = secret {
+                let TriggerKind::Webhook { sealed_secret, .. } = &mut kind else {
+                    return Err(CommandError::Invalid {
+                        field: "secret",
+                        message: "only a webhook trigger has a secret".into(),
+                    });
+                };
+                if secret.is_empty() || secret.len() > 512 {
+                    return Err(CommandError::Invalid {
+                        field: "secret",
+                        message: "a webhook secret must be 1 to 512 bytes".into(),
+                    });
+                }
+                *sealed_secret = Some(seal(cx, &webhook_purpose(cx.app_id, trigger_id), secret)?);
+            }
             one(AppEvent::TriggerCreated {
                 trigger_id: trigger_id.clone(),
                 script_id: script_id.clone(),
@@ -469,6 +520,38 @@ pub fn decide(
             }
             one(AppEvent::TriggerDeleted {
                 trigger_id: trigger_id.clone(),
+            })
+        }
+        AppCommand::SetSecret {
+            name,
+            value: SecretText(value),
+        } => {
+            validate_secret_name(name)?;
+            if value.len() > MAX_SECRET_BYTES {
+                return Err(CommandError::Invalid {
+                    field: "value",
+                    message: format!("a secret is at most {MAX_SECRET_BYTES} bytes"),
+                });
+            }
+            if !app.secrets.contains_key(name) && app.secrets.len() >= MAX_SECRETS_PER_APP {
+                return Err(CommandError::Invalid {
+                    field: "name",
+                    message: format!("an app holds at most {MAX_SECRETS_PER_APP} secrets"),
+                });
+            }
+            one(AppEvent::SecretSet {
+                name: name.clone(),
+                sealed: seal(cx, &secret_purpose(cx.app_id, name), value)?,
+                at: cx.now,
+            })
+        }
+        AppCommand::DeleteSecret { name } => {
+            if !app.secrets.contains_key(name) {
+                return Err(CommandError::NotFound("secret"));
+            }
+            one(AppEvent::SecretDeleted {
+                name: name.clone(),
+                at: cx.now,
             })
         }
         AppCommand::RemoveRoute { route_id } => {
@@ -547,20 +630,47 @@ fn invalid(e: crate::validate::ValidationError) -> CommandError {
 #[path = "decide_tests.rs"]
 mod tests;
 
-/// A trigger's settings, checked (and a cron schedule normalised).
+fn seal(cx: &Context<'_>, purpose: &str, value: &str) -> Result<String, CommandError> {
+    cx.keys
+        .seal(purpose, value.as_bytes())
+        .map_err(|e| CommandError::Unavailable(e.to_string()))
+}
+
+/// A secret's name: 1 to 64 of `A-Z a-z 0-9 _ - .`, starting with a letter or `_`
+/// (so every environment-variable name is a valid secret name).
+pub fn validate_secret_name(name: &str) -> Result<(), CommandError> {
+    if picloud_sandbox::valid_secret_name(name) {
+        Ok(())
+    } else {
+        Err(CommandError::Invalid {
+            field: "name",
+            message: "a secret name is 1 to 64 of A-Z a-z 0-9 _ - . starting with a letter or _"
+                .into(),
+        })
+    }
+}
+
+/// A permissions manifest must parse (the message names the offending field).
+fn check_manifest(manifest: Option<&serde_json::Value>) -> Result<(), CommandError> {
+    match manifest {
+        Some(value) => picloud_sandbox::Permissions::parse(value)
+            .map(|_| ())
+            .map_err(|e| CommandError::Invalid {
+                field: "permissions",
+                message: e.to_string(),
+            }),
+        None => Ok(()),
+    }
+}
+
+/// A trigger's settings, checked (and a cron schedule normalised). A webhook's
+/// secret arrives beside the kind, never inside it.
 fn validate_trigger(kind: &TriggerKind) -> Result<TriggerKind, CommandError> {
     match kind {
-        TriggerKind::Webhook { secret } => {
-            if let Some(secret) = secret
-                && (secret.is_empty() || secret.len() > 512)
-            {
-                return Err(CommandError::Invalid {
-                    field: "secret",
-                    message: "a webhook secret must be 1 to 512 bytes".into(),
-                });
-            }
-            Ok(kind.clone())
-        }
+        TriggerKind::Webhook { .. } => Ok(TriggerKind::Webhook {
+            secret: None,
+            sealed_secret: None,
+        }),
         TriggerKind::Cron { schedule, timezone } => {
             let parsed = picloud_cron::Schedule::parse(schedule, timezone).map_err(|e| {
                 CommandError::Invalid {

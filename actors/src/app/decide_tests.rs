@@ -12,6 +12,9 @@ use super::*;
 
 const APP: &str = "app1";
 
+static KEYS: std::sync::LazyLock<crate::keys::MasterKey> =
+    std::sync::LazyLock::new(|| crate::keys::MasterKey::from_bytes([5; 32]));
+
 fn now() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(1_750_000_000, 0).unwrap_or_default()
 }
@@ -48,6 +51,7 @@ impl Given {
             claims: &self.claims,
             metadata: &metadata,
             now: now(),
+            keys: &KEYS,
         };
         decide(self.app.as_ref(), &command, &cx)
     }
@@ -379,4 +383,133 @@ fn deleting_a_script_removes_its_routes_in_the_same_write() {
             }
         ]
     );
+}
+
+#[test]
+fn a_secret_reaches_the_log_sealed_for_its_app_and_name() {
+    let writes = given(&[created()])
+        .when(AppCommand::SetSecret {
+            name: "GH_TOKEN".into(),
+            value: SecretText("hunter2".into()),
+        })
+        .expect("set");
+    let [AppEvent::SecretSet { name, sealed, .. }] = &app_events(&writes)[..] else {
+        panic!("unexpected {writes:?}");
+    };
+    assert_eq!(name, "GH_TOKEN");
+    assert!(!sealed.contains("hunter2"));
+    let purpose = crate::keys::secret_purpose(APP, "GH_TOKEN");
+    assert_eq!(KEYS.open_text(&purpose, sealed).as_deref(), Ok("hunter2"));
+    assert!(
+        KEYS.open_text(&crate::keys::secret_purpose(APP, "OTHER"), sealed)
+            .is_err()
+    );
+}
+
+#[test]
+fn bad_secrets_are_invalid_and_deleting_a_missing_one_is_not_found() {
+    let given = given(&[created()]);
+    for name in ["", "1A", "has space", &"A".repeat(65)] {
+        let result = given.when(AppCommand::SetSecret {
+            name: name.into(),
+            value: SecretText("x".into()),
+        });
+        assert!(
+            matches!(result, Err(CommandError::Invalid { field: "name", .. })),
+            "{name}: {result:?}"
+        );
+    }
+    let result = given.when(AppCommand::SetSecret {
+        name: "BIG".into(),
+        value: SecretText("x".repeat(MAX_SECRET_BYTES + 1)),
+    });
+    assert!(matches!(
+        result,
+        Err(CommandError::Invalid { field: "value", .. })
+    ));
+    let result = given.when(AppCommand::DeleteSecret {
+        name: "NOPE".into(),
+    });
+    assert!(matches!(result, Err(CommandError::NotFound("secret"))));
+}
+
+#[test]
+fn a_webhook_secret_is_sealed_and_other_triggers_take_none() {
+    let mut events = vec![created()];
+    events.extend(script("s1", "hook", ScriptKind::Endpoint));
+    let given = given(&events);
+    let writes = given
+        .when(AppCommand::CreateTrigger {
+            trigger_id: "t1".into(),
+            script_id: "s1".into(),
+            kind: TriggerKind::Webhook {
+                secret: None,
+                sealed_secret: None,
+            },
+            max_attempts: 5,
+            secret: Some(SecretText("whsec_abc".into())),
+        })
+        .expect("created");
+    let [AppEvent::TriggerCreated { kind, .. }] = &app_events(&writes)[..] else {
+        panic!("unexpected {writes:?}");
+    };
+    let TriggerKind::Webhook {
+        secret: None,
+        sealed_secret: Some(sealed),
+    } = kind
+    else {
+        panic!("unexpected {kind:?}");
+    };
+    let purpose = crate::keys::webhook_purpose(APP, "t1");
+    assert_eq!(KEYS.open_text(&purpose, sealed).as_deref(), Ok("whsec_abc"));
+
+    let result = given.when(AppCommand::CreateTrigger {
+        trigger_id: "t2".into(),
+        script_id: "s1".into(),
+        kind: TriggerKind::Event { event: "x".into() },
+        max_attempts: 5,
+        secret: Some(SecretText("s".into())),
+    });
+    assert!(matches!(
+        result,
+        Err(CommandError::Invalid {
+            field: "secret",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn an_invalid_manifest_is_refused_and_null_removes_one() {
+    let mut events = vec![created()];
+    events.extend(script("s1", "hello", ScriptKind::Endpoint));
+    let given = given(&events);
+    let result = given.when(AppCommand::UpdateScript {
+        script_id: "s1".into(),
+        source: None,
+        sandbox: None,
+        permissions: Some(Some(serde_json::json!({"kv": "yes"}))),
+    });
+    match result {
+        Err(CommandError::Invalid { field, message }) => {
+            assert_eq!(field, "permissions");
+            assert!(message.contains("permissions.kv"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let writes = given
+        .when(AppCommand::UpdateScript {
+            script_id: "s1".into(),
+            source: None,
+            sandbox: None,
+            permissions: Some(None),
+        })
+        .expect("updated");
+    assert!(matches!(
+        &app_events(&writes)[..],
+        [AppEvent::ScriptVersionSaved {
+            permissions: None,
+            ..
+        }]
+    ));
 }

@@ -135,6 +135,10 @@ pub async fn delete(
     state
         .command(&principal, &entry.app.id, AppCommand::Delete)
         .await?;
+    // The app's kv data goes with it (it lives beside the log, not in it).
+    if let Err(e) = state.runtime.store.kv_clear(&entry.app.id).await {
+        tracing::warn!(app = %entry.app.id, error = %e, "could not remove a deleted app's kv data");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

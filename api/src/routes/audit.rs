@@ -109,6 +109,21 @@ fn describe(event: &RecordedEvent) -> (Value, String) {
             },
         ),
         "TriggerDeleted" => ("trigger", text(d, "trigger_id"), "deleted a trigger".into()),
+        "SecretSet" => (
+            "secret",
+            text(d, "name"),
+            format!("set the secret {}", text(d, "name")),
+        ),
+        "SecretDeleted" => (
+            "secret",
+            text(d, "name"),
+            format!("deleted the secret {}", text(d, "name")),
+        ),
+        "MasterKeyRegistered" => (
+            "instance",
+            String::new(),
+            "registered the master key".into(),
+        ),
         "InstanceBootstrapped" => (
             "instance",
             String::new(),

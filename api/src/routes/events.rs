@@ -4,7 +4,7 @@
 //! Filters: `stream`, `app` (id or slug), `actor` (user id, `user:<id>`, or a
 //! username), `type`, `since`/`until` (RFC 3339); pages by position (`after`,
 //! `next`). Password hashes are redacted: the log keeps them (a restored log must
-//! let people log in), the API never shows them.
+//! let people log in), the API never shows them; sealed secrets show as `[sealed]`.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -92,20 +92,29 @@ impl Browse {
     }
 }
 
-/// An event as the API shows it (password hashes and webhook secrets redacted).
+/// An event as the API shows it: password hashes and webhook secrets of old
+/// logs redacted, sealed values (secrets, webhook secrets) replaced by
+/// `[sealed]` (the log keeps the ciphertext; nobody needs to read it here).
 pub fn event_view(event: &RecordedEvent) -> Value {
     let mut value = json!(event);
     if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
         if data.contains_key("password_hash") {
             data.insert("password_hash".into(), json!("[redacted]"));
         }
+        if event.event_type == "SecretSet" && data.contains_key("sealed") {
+            data.insert("sealed".into(), json!("[sealed]"));
+        }
         if let Some(webhook) = data
             .get_mut("kind")
             .and_then(|k| k.get_mut("webhook"))
             .and_then(Value::as_object_mut)
-            && webhook.get("secret").is_some_and(|s| !s.is_null())
         {
-            webhook.insert("secret".into(), json!("[redacted]"));
+            if webhook.get("secret").is_some_and(|s| !s.is_null()) {
+                webhook.insert("secret".into(), json!("[redacted]"));
+            }
+            if webhook.get("sealed_secret").is_some_and(|s| !s.is_null()) {
+                webhook.insert("sealed_secret".into(), json!("[sealed]"));
+            }
         }
     }
     value

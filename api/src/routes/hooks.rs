@@ -19,6 +19,7 @@ use base64::Engine;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use picloud_actors::dispatcher::queued_body;
+use picloud_actors::keys::webhook_purpose;
 use picloud_events::Metadata;
 use picloud_events::domain::{InvocationRequest, QueuedRequest, TriggerKind, stream};
 use serde_json::{Map, Value, json};
@@ -67,8 +68,27 @@ async fn accept(state: &ApiState, id: &str, req: Request) -> Result<Response, Ap
         .get(id)
         .filter(|t| t.enabled)
         .ok_or_else(|| ApiError::not_found("webhook"))?;
-    let TriggerKind::Webhook { secret } = &trigger.kind else {
+    let TriggerKind::Webhook {
+        secret,
+        sealed_secret,
+    } = &trigger.kind
+    else {
         return Err(ApiError::not_found("webhook"));
+    };
+    // The signing secret: sealed under the master key (or, from a log written
+    // before secrets were sealed, as it was given).
+    let secret = match (sealed_secret, secret) {
+        (Some(sealed), _) => Some(
+            state
+                .runtime
+                .config
+                .master_key
+                .open_text(&webhook_purpose(&entry.app.id, &trigger.id), sealed)
+                .map_err(|_| {
+                    ApiError::internal("webhook secret", "the sealed secret does not open")
+                })?,
+        ),
+        (None, legacy) => legacy.clone(),
     };
     let headers = req.headers().clone();
     let method = req.method().as_str().to_owned();
@@ -78,7 +98,7 @@ async fn accept(state: &ApiState, id: &str, req: Request) -> Result<Response, Ap
         .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
         .unwrap_or_default();
     let body = read_body(req.into_body(), state.config.body_limit).await?;
-    if let Some(secret) = secret {
+    if let Some(secret) = &secret {
         verify(secret, &headers, &body, Utc::now().timestamp())
             .map_err(|why| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", why))?;
     }

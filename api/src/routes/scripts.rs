@@ -70,6 +70,8 @@ fn check_sandbox(state: &ApiState, value: &Value) -> ApiResult<Overrides> {
     })
 }
 
+/// A permissions manifest as given: `null` is no manifest (the app's defaults).
+/// Its contents are checked with the command (422 naming the field).
 fn check_permissions(value: Option<Value>) -> ApiResult<Option<Value>> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -79,6 +81,12 @@ fn check_permissions(value: Option<Value>) -> ApiResult<Option<Value>> {
             "permissions must be a JSON object",
         )),
     }
+}
+
+/// A field that may be given as `null` (to clear it) as opposed to left out:
+/// present → `Some(value)`, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -184,9 +192,11 @@ pub async fn get(
 pub struct UpdateScript {
     #[serde(default)]
     source: Option<String>,
-    #[serde(default)]
+    /// `null` resets every override.
+    #[serde(default, deserialize_with = "present")]
     sandbox: Option<Value>,
-    #[serde(default)]
+    /// `null` removes the manifest.
+    #[serde(default, deserialize_with = "present")]
     permissions: Option<Value>,
 }
 
@@ -215,7 +225,10 @@ pub async fn update(
         Some(Value::Null) => Some(Overrides::default()),
         Some(v) => Some(check_sandbox(&state, v)?),
     };
-    let permissions = check_permissions(body.permissions)?;
+    let permissions = match body.permissions {
+        None => None,
+        given => Some(check_permissions(given)?),
+    };
     let app = state
         .command_app(
             &principal,

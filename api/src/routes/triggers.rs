@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use picloud_actors::AppCommand;
+use picloud_actors::{AppCommand, SecretText};
 use picloud_events::domain::{Trigger, TriggerKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -64,9 +64,9 @@ pub fn view(app_id: &str, t: &Trigger) -> Value {
         "created_at": t.created_at,
     });
     match &t.kind {
-        TriggerKind::Webhook { secret } => {
+        TriggerKind::Webhook { .. } => {
             v["url"] = json!(format!("/hooks/{}", t.id));
-            v["signed"] = json!(secret.is_some());
+            v["signed"] = json!(t.kind.signed());
         }
         TriggerKind::Cron { schedule, timezone } => {
             v["schedule"] = json!(schedule);
@@ -93,6 +93,7 @@ async fn create(
     script_id: String,
     kind: TriggerKind,
     attempts: Option<u32>,
+    secret: Option<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let entry = load_app(state, key)?;
     authorize(principal, &Capability::AppWriteRoute(entry.app.id.clone()))?;
@@ -107,6 +108,7 @@ async fn create(
                 script_id,
                 kind,
                 max_attempts,
+                secret: secret.map(SecretText),
             },
         )
         .await?;
@@ -124,7 +126,8 @@ pub async fn create_webhook(
     JsonBody(body): JsonBody<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let kind = TriggerKind::Webhook {
-        secret: body.secret,
+        secret: None,
+        sealed_secret: None,
     };
     create(
         &state,
@@ -133,6 +136,7 @@ pub async fn create_webhook(
         body.script_id,
         kind,
         body.max_attempts,
+        body.secret,
     )
     .await
 }
@@ -154,6 +158,7 @@ pub async fn create_cron(
         body.script_id,
         kind,
         body.max_attempts,
+        None,
     )
     .await
 }
@@ -172,6 +177,7 @@ pub async fn create_event(
         body.script_id,
         kind,
         body.max_attempts,
+        None,
     )
     .await
 }

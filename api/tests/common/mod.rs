@@ -177,6 +177,17 @@ impl TestApp {
     /// Create app `slug` with one endpoint script routed at `GET /run` (and `*` at
     /// `/any/*rest`); returns the script id.
     pub async fn deploy(&self, slug: &str, source: &str, sandbox: Option<Value>) -> String {
+        self.deploy_with(slug, source, sandbox, None).await
+    }
+
+    /// [`TestApp::deploy`] with a permissions manifest.
+    pub async fn deploy_with(
+        &self,
+        slug: &str,
+        source: &str,
+        sandbox: Option<Value>,
+        permissions: Option<Value>,
+    ) -> String {
         if self.runtime.catalog.app_by_slug(slug).is_none() {
             let r = self
                 .admin(
@@ -190,6 +201,9 @@ impl TestApp {
         let mut body = serde_json::json!({ "name": format!("s{}", uuid::Uuid::new_v4().simple()), "source": source });
         if let Some(s) = sandbox {
             body["sandbox"] = s;
+        }
+        if let Some(p) = permissions {
+            body["permissions"] = p;
         }
         let r = self
             .admin(

@@ -130,6 +130,17 @@ pub enum AppEvent {
     TriggerDeleted {
         trigger_id: String,
     },
+    /// A secret is created or replaced. `sealed` is the value sealed under the
+    /// instance master key (the log never holds a secret's plaintext).
+    SecretSet {
+        name: String,
+        sealed: String,
+        at: DateTime<Utc>,
+    },
+    SecretDeleted {
+        name: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AppEvent {}
@@ -139,8 +150,15 @@ impl DomainEvent for AppEvent {}
 #[serde(rename_all = "lowercase")]
 pub enum TriggerKind {
     /// `POST /hooks/{id}`; with a secret, deliveries must be signed (Standard
-    /// Webhooks or GitHub's `X-Hub-Signature-256`).
-    Webhook { secret: Option<String> },
+    /// Webhooks or GitHub's `X-Hub-Signature-256`). The secret is kept sealed
+    /// under the master key (`sealed_secret`); `secret` is read only from logs
+    /// written before secrets were sealed and is never written any more.
+    Webhook {
+        #[serde(default)]
+        secret: Option<String>,
+        #[serde(default)]
+        sealed_secret: Option<String>,
+    },
     /// A 6-field schedule (seconds first) in an IANA zone.
     Cron { schedule: String, timezone: String },
     /// `events::emit(name, …)` from a script of the same app.
@@ -148,6 +166,14 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
+    /// Whether deliveries must be signed (a webhook with a secret).
+    pub fn signed(&self) -> bool {
+        matches!(
+            self,
+            TriggerKind::Webhook { secret, sealed_secret } if secret.is_some() || sealed_secret.is_some()
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             TriggerKind::Webhook { .. } => "webhook",
@@ -165,6 +191,15 @@ pub struct Trigger {
     pub max_attempts: u32,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// An app secret: its sealed value and when it was set. Only names and times
+/// leave the node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Secret {
+    pub sealed: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -225,6 +260,8 @@ pub struct App {
     pub members: BTreeMap<String, AppRole>,
     /// Triggers by id.
     pub triggers: BTreeMap<String, Trigger>,
+    /// Secrets by name.
+    pub secrets: BTreeMap<String, Secret>,
     /// Version of the app stream this state reflects.
     pub version: u64,
 }
@@ -260,6 +297,7 @@ impl App {
                 next_route_seq: 1,
                 members: BTreeMap::new(),
                 triggers: BTreeMap::new(),
+                secrets: BTreeMap::new(),
                 version,
             });
             return;
@@ -278,6 +316,7 @@ impl App {
                 app.scripts.clear();
                 app.members.clear();
                 app.triggers.clear();
+                app.secrets.clear();
             }
             AppEvent::DomainAdded { domain } => {
                 app.domains.insert(domain.clone());
@@ -400,6 +439,20 @@ impl App {
             }
             AppEvent::TriggerDeleted { trigger_id } => {
                 app.triggers.remove(trigger_id);
+            }
+            AppEvent::SecretSet { name, sealed, at } => {
+                let created_at = app.secrets.get(name).map_or(*at, |s| s.created_at);
+                app.secrets.insert(
+                    name.clone(),
+                    Secret {
+                        sealed: sealed.clone(),
+                        created_at,
+                        updated_at: *at,
+                    },
+                );
+            }
+            AppEvent::SecretDeleted { name, .. } => {
+                app.secrets.remove(name);
             }
         }
     }

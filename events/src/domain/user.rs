@@ -102,6 +102,10 @@ pub enum InstanceEvent {
     InstanceBootstrapped { owner_id: String, at: DateTime<Utc> },
     /// The whole set of owners after a change (on the `owners` stream).
     OwnersChanged { owners: Vec<String> },
+    /// The master key's check value (a fixed text sealed under the key), appended
+    /// once on the `master-key` stream: a node started with another key cannot
+    /// open it and refuses to start instead of sealing with a second key.
+    MasterKeyRegistered { check: String, at: DateTime<Utc> },
 }
 
 impl DomainEvent for InstanceEvent {}

@@ -7,6 +7,7 @@
 
 mod append;
 mod concurrency;
+mod kv;
 mod outbox;
 mod projection;
 mod read;
@@ -29,6 +30,10 @@ pub use concurrency::{
     concurrent_any_appends_to_one_stream_all_succeed,
     concurrent_appenders_and_a_follower_see_every_event_once_in_order,
     racing_appenders_with_the_same_expected_version_one_wins, racing_no_stream_claims_one_wins,
+};
+pub use kv::{
+    concurrent_kv_increments_are_all_counted, kv_incr_counts_and_refuses_non_integers,
+    kv_put_get_list_delete_round_trip, kv_refuses_keys_past_the_cap_but_not_replacements,
 };
 pub use outbox::{
     concurrent_claimers_never_share_a_delivery,

@@ -17,6 +17,7 @@
 //! listener task (`listener.rs`) bumps the watch channel on every notification
 //! and after each (re)connect. Nothing polls while idle.
 
+mod kv;
 mod listener;
 mod readmodel;
 
@@ -32,6 +33,7 @@ use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, Store};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
+use crate::kv::{KvEntry, KvError};
 use crate::migrate;
 use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
@@ -615,6 +617,52 @@ impl Store for PgStore {
             Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
             None => None,
         })
+    }
+
+    async fn kv_get(&self, app: &str, key: &str) -> Result<Option<KvEntry>, StoreError> {
+        kv::get(&self.pool, app, key).await
+    }
+
+    async fn kv_put(
+        &self,
+        app: &str,
+        key: &str,
+        value: &str,
+        max_keys: usize,
+    ) -> Result<(), KvError> {
+        kv::write(&self.pool, app, key, kv::Write::Put(value), max_keys)
+            .await
+            .map(|_| ())
+    }
+
+    async fn kv_delete(&self, app: &str, key: &str) -> Result<bool, StoreError> {
+        kv::delete(&self.pool, app, key).await
+    }
+
+    async fn kv_list(
+        &self,
+        app: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<KvEntry>, StoreError> {
+        kv::list(&self.pool, app, prefix, after, limit).await
+    }
+
+    async fn kv_incr(
+        &self,
+        app: &str,
+        key: &str,
+        by: i64,
+        max_keys: usize,
+    ) -> Result<i64, KvError> {
+        kv::write(&self.pool, app, key, kv::Write::Incr(by), max_keys)
+            .await?
+            .ok_or_else(|| KvError::Store(StoreError::Database("increment wrote nothing".into())))
+    }
+
+    async fn kv_clear(&self, app: &str) -> Result<u64, StoreError> {
+        kv::clear(&self.pool, app).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

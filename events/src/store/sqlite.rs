@@ -8,6 +8,7 @@
 //! `read_all` never has anything `pending`. Reads use a separate small pool; in
 //! WAL mode they never block the writer. Wake-ups are in-process.
 
+mod kv;
 mod readmodel;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, Store};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
+use crate::kv::{KvEntry, KvError};
 use crate::migrate;
 use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
@@ -403,6 +405,52 @@ impl Store for SqliteStore {
             Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
             None => None,
         })
+    }
+
+    async fn kv_get(&self, app: &str, key: &str) -> Result<Option<KvEntry>, StoreError> {
+        kv::get(&self.reader, app, key).await
+    }
+
+    async fn kv_put(
+        &self,
+        app: &str,
+        key: &str,
+        value: &str,
+        max_keys: usize,
+    ) -> Result<(), KvError> {
+        kv::write(&self.writer, app, key, kv::Write::Put(value), max_keys)
+            .await
+            .map(|_| ())
+    }
+
+    async fn kv_delete(&self, app: &str, key: &str) -> Result<bool, StoreError> {
+        kv::delete(&self.writer, app, key).await
+    }
+
+    async fn kv_list(
+        &self,
+        app: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<KvEntry>, StoreError> {
+        kv::list(&self.reader, app, prefix, after, limit).await
+    }
+
+    async fn kv_incr(
+        &self,
+        app: &str,
+        key: &str,
+        by: i64,
+        max_keys: usize,
+    ) -> Result<i64, KvError> {
+        kv::write(&self.writer, app, key, kv::Write::Incr(by), max_keys)
+            .await?
+            .ok_or_else(|| KvError::Store(StoreError::Database("increment wrote nothing".into())))
+    }
+
+    async fn kv_clear(&self, app: &str) -> Result<u64, StoreError> {
+        kv::clear(&self.writer, app).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

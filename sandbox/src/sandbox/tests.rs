@@ -12,6 +12,7 @@ fn script(id: &str, version: u64, source: &str) -> ScriptSource {
         version,
         name: id.into(),
         source: source.into(),
+        permissions: None,
     }
 }
 

@@ -238,7 +238,7 @@ fn call(method: Method, url: &str, body: Dynamic, opts: &Map) -> Result<Map, Box
             .push(("content-type".into(), (*content_type).into()));
     }
 
-    let (client, budget, app_slug, script_id) = with_run_host("http", |host| {
+    let (client, budget, app_slug, script_id, allow_hosts) = with_run_host("http", |host| {
         let client = host
             .services
             .http
@@ -260,10 +260,28 @@ fn call(method: Method, url: &str, body: Dynamic, opts: &Map) -> Result<Map, Box
                 limits.max_calls_per_run
             )));
         }
+        if host
+            .permissions
+            .as_ref()
+            .is_some_and(|p| p.allow_hosts.is_none())
+        {
+            return Err(error(
+                "permission_denied: http is not in this script's permissions".to_owned(),
+            ));
+        }
         host.http_calls += 1;
-        Ok((client, host.app_slug.clone(), host.script_id.clone()))
+        Ok((
+            client,
+            host.app_slug.clone(),
+            host.script_id.clone(),
+            host.permissions
+                .as_ref()
+                .and_then(|p| p.allow_hosts.clone()),
+        ))
     })
-    .map(|(client, app_slug, script_id)| (client, remaining(), app_slug, script_id))?;
+    .map(|(client, app_slug, script_id, allow_hosts)| {
+        (client, remaining(), app_slug, script_id, allow_hosts)
+    })?;
 
     let request = OutboundRequest {
         method,
@@ -275,6 +293,7 @@ fn call(method: Method, url: &str, body: Dynamic, opts: &Map) -> Result<Map, Box
         max_response_bytes: options.max_response_bytes,
         app_slug,
         script_id,
+        allow_hosts,
     };
     let stopped = || run_state::stop_reason().is_some();
     let result = client.fetch_blocking(request, budget, &stopped);

@@ -22,6 +22,7 @@ pub fn script(source: &str) -> ScriptSource {
         version: 1,
         name: "endpoint".into(),
         source: source.into(),
+        permissions: None,
     }
 }
 

@@ -118,6 +118,7 @@ fn a_new_module_version_is_picked_up() {
             id: "module-v".into(),
             version,
             name: "v".into(),
+            permissions: None,
             source: format!("fn which() {{ {version} }}").into(),
         });
         let r = on_slot_thread(|| SANDBOX.run(&main, &modules, &Limits::DEFAULT, input(), None));

@@ -1,0 +1,35 @@
+//! `secrets::get(name)`: the plaintext of one of the app's secrets.
+//!
+//! The value is opened on the node for this run only; it is never logged by the
+//! node, and an error never contains it. A missing secret throws (a script that
+//! needs a token should not silently send an empty one).
+
+use rhai::plugin::*;
+
+use crate::host::{unavailable, with_run_host};
+
+#[export_module]
+pub mod secrets_functions {
+    /// The value of the app's secret `name`; throws if there is none.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn get(name: &str) -> Result<String, Box<EvalAltResult>> {
+        let (secrets, app_id) = with_run_host("secrets", |host| {
+            host.permit(
+                "secrets",
+                |p| p.allows_secret(name),
+                &format!("secret '{name}'"),
+            )?;
+            let secrets = host
+                .services
+                .secrets
+                .clone()
+                .ok_or_else(|| unavailable("secrets"))?;
+            Ok((secrets, host.caller.app_id.clone()))
+        })?;
+        match secrets.get(&app_id, name) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(format!("secrets: no secret named '{name}' in this app").into()),
+            Err(e) => Err(format!("secrets: {e}").into()),
+        }
+    }
+}

@@ -144,7 +144,7 @@ pub async fn kv_incr_counts_and_refuses_non_integers(store: Arc<dyn Store>) {
 
 pub async fn concurrent_kv_increments_are_all_counted(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..1000 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store.kv_incr("a1", "hits", 1, 10).await.expect("incr")
@@ -157,7 +157,7 @@ pub async fn concurrent_kv_increments_are_all_counted(store: Arc<dyn Store>) {
     seen.sort_unstable();
     assert_eq!(
         seen,
-        (1..=200).collect::<Vec<i64>>(),
+        (1..=1000).collect::<Vec<i64>>(),
         "every increment saw a distinct count"
     );
     assert_eq!(
@@ -166,6 +166,6 @@ pub async fn concurrent_kv_increments_are_all_counted(store: Arc<dyn Store>) {
             .await
             .expect("get")
             .map(|e| e.value),
-        Some("200".to_owned())
+        Some("1000".to_owned())
     );
 }

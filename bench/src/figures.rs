@@ -70,7 +70,7 @@ impl Bench {
                 Command::Deploy => deploy::run(self).await,
                 Command::Append => append::run(self).await,
                 Command::Replay => replay::run(self).await,
-                Command::Triggers => Ok(triggers::pending()),
+                Command::Triggers => triggers::run(self).await,
                 Command::All | Command::Load { .. } | Command::BaselineServer { .. } => {
                     Ok(Vec::new())
                 }

@@ -13,6 +13,8 @@ use crate::http::{self, Conn};
 
 /// The owner's token of every node the bench starts (loopback only, thrown away).
 pub const TOKEN: &str = "picloud-bench-owner-token-0123456789";
+/// The master key of every node the bench starts (base64 of 32 bytes).
+const MASTER_KEY: &str = "YmVuY2gtbWFzdGVyLWtleS0wMTIzNDU2Nzg5YWJjZGU=";
 
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
@@ -42,6 +44,8 @@ impl Node {
             .arg(addr.to_string())
             .env_remove("DATABASE_URL")
             .env("PICLOUD_BOOTSTRAP_TOKEN", TOKEN)
+            // One master key for every node (nodes sharing a PostgreSQL).
+            .env("PICLOUD_MASTER_KEY", MASTER_KEY)
             .env("PICLOUD_LOG_FORMAT", "json")
             .env("PICLOUD_DRAIN_SECONDS", "5")
             .stdin(Stdio::null())

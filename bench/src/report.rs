@@ -18,8 +18,6 @@ pub enum Status {
     Reported,
     /// Measured in `--smoke` mode: no goal check.
     Smoke,
-    /// Not measurable yet (the feature has not landed).
-    Pending,
     Error,
 }
 
@@ -30,7 +28,6 @@ impl Status {
             Status::Missed => "MISSED",
             Status::Reported => "reported",
             Status::Smoke => "smoke",
-            Status::Pending => "pending",
             Status::Error => "ERROR",
         }
     }
@@ -115,15 +112,6 @@ impl Figure {
             },
             pairs: Vec::new(),
             note: String::new(),
-        }
-    }
-
-    pub fn pending(figure: &str, goal: &str, note: &str) -> Figure {
-        Figure {
-            status: Status::Pending,
-            picloud: None,
-            note: note.into(),
-            ..Figure::absolute(figure, "-", "", 0.0, goal, None)
         }
     }
 

@@ -49,7 +49,7 @@ pub enum Command {
     Append,
     /// Start-up replay of 100k and 1M events per backend against a raw read.
     Replay,
-    /// Cron lateness and async webhook throughput (pending the triggers issue).
+    /// Cron lateness and async webhook throughput (SQLite; 1 and 3 nodes on PostgreSQL).
     Triggers,
     /// Load one loopback URL (`GET`) and print req/s, p50 and p99: a tiny `wrk` for
     /// profiling a running node by hand.

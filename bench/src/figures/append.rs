@@ -334,3 +334,29 @@ pub async fn sqlite_plain(path: &std::path::Path) -> anyhow::Result<SqlitePool> 
     sqlx::raw_sql(SQLITE_LOG).execute(&pool).await?;
     Ok(pool)
 }
+
+/// Plain single-row `INSERT`s with 8 writers into a new SQLite file at `path`,
+/// rows/s: the baseline of other figures (async webhook throughput).
+pub async fn sqlite_insert_rate(path: &std::path::Path, duration: Duration) -> anyhow::Result<f64> {
+    let pool = sqlite_plain(path).await?;
+    let rate = plain_rate(&Plain::Sqlite(pool.clone()), EIGHT_WRITERS, duration, 0).await;
+    pool.close().await;
+    rate
+}
+
+/// The same on the (empty) PostgreSQL database at `url`, with a pool of 16.
+pub async fn postgres_insert_rate(url: &str, duration: Duration) -> anyhow::Result<f64> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?;
+    sqlx::raw_sql(POSTGRES_LOG).execute(&pool).await?;
+    let rate = plain_rate(&Plain::Postgres(pool.clone()), EIGHT_WRITERS, duration, 0).await;
+    pool.close().await;
+    rate
+}
+
+const EIGHT_WRITERS: Mode = Mode {
+    writers: 8,
+    batch: 1,
+};

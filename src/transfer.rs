@@ -23,9 +23,10 @@ pub async fn export(args: &ExportArgs) -> anyhow::Result<()> {
     store.close().await;
     let summary = result?;
     eprintln!(
-        "exported {} events (last position {}) from {}",
+        "exported {} events (last position {}) and {} kv keys from {}",
         summary.events,
         summary.last_position,
+        summary.kv,
         args.store.describe()
     );
     Ok(())
@@ -69,19 +70,21 @@ pub async fn import(args: &ImportArgs) -> anyhow::Result<()> {
     // Verify the whole file before the store is even opened.
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
-    let events = transfer::read_export(BufReader::new(file)).with_context(|| {
+    let export = transfer::read_export(BufReader::new(file)).with_context(|| {
         format!(
             "{} is not a complete export; nothing was written",
             args.file.display()
         )
     })?;
     let store = crate::open_store(&args.store).await?;
-    let result = transfer::import(store.as_ref(), &events).await;
+    let result = transfer::import(store.as_ref(), &export).await;
     store.close().await;
     result.with_context(|| format!("importing into {}", args.store.describe()))?;
     eprintln!(
-        "imported {} events into {}; read models are rebuilt when a node starts on it",
-        events.len(),
+        "imported {} events and {} kv keys into {}; read models are rebuilt when a node \
+         starts on it",
+        export.events.len(),
+        export.kv.len(),
         args.store.describe()
     );
     Ok(())

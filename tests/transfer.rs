@@ -187,6 +187,23 @@ fn random_history(node: &Node) {
     }
     assert!(accepted > 60, "the history did something ({accepted})");
     assert!(!apps.is_empty() && !users.is_empty() && !scripts.is_empty());
+    // Secrets (sealed in the log) and kv data (beside it) travel too.
+    for (i, app) in apps.iter().enumerate() {
+        let r = call(
+            "PUT",
+            &format!("/apps/{app}/secrets/TOKEN_{i}"),
+            Some(json!({"value": format!("secret {i}")})),
+        );
+        assert_eq!(r.status, 204, "{}", r.text());
+        for key in ["a", "b/c", "ünï"] {
+            let r = call(
+                "PUT",
+                &format!("/apps/{app}/kv/{}", key.replace('/', "%2F")),
+                Some(json!({"value": {"app": app, "key": key, "n": i}})),
+            );
+            assert_eq!(r.status, 204, "{}", r.text());
+        }
+    }
 }
 
 /// Every read model the admin API serves, as one JSON document, once every
@@ -232,6 +249,8 @@ fn read_models(node: &Node) -> Value {
                 "script_details": versions,
                 "routes": get(&format!("/apps/{slug}/routes")),
                 "members": get(&format!("/apps/{slug}/members")),
+                "secrets": get(&format!("/apps/{slug}/secrets")),
+                "kv": get(&format!("/apps/{slug}/kv?limit=1000")),
                 "invocations": invocations,
                 "invocation_details": details,
             }),
@@ -275,7 +294,7 @@ fn a_sqlite_log_exported_and_imported_serves_the_same_state() {
     export(&data, &file);
     let text = std::fs::read_to_string(&file).expect("export file");
     assert!(
-        text.starts_with(r#"{"format":"picloud-log","version":1,"#),
+        text.starts_with(r#"{"format":"picloud-log","version":2,"#),
         "{}",
         &text[..80]
     );

@@ -9,17 +9,30 @@
 //! are checked by the caller (the node's `kv` service and the admin API).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
 /// One stored key.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KvEntry {
     pub key: String,
     /// The value's JSON text, as written.
     pub value: String,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A key with its app: one row of the whole table (export and import).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KvRow {
+    pub app: String,
+    #[serde(flatten)]
+    pub entry: KvEntry,
+}
+
+/// Insert one exported row (into a new store).
+pub(crate) const IMPORT: &str =
+    "INSERT INTO kv (app, key, value, updated_at) VALUES ($1, $2, $3, $4)";
 
 /// Why a kv write was refused.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite};
-use crate::kv::{KvEntry, KvError};
+use crate::kv::{KvEntry, KvError, KvRow};
 use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
 #[doc(hidden)]
@@ -69,7 +69,8 @@ pub trait Store: Send + Sync + 'static {
     /// written, when the events could not be a log (positions that do not rise,
     /// stream versions with gaps) or the store already holds events, read models
     /// or snapshots. Read models are then built by the projections as usual.
-    async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError>;
+    /// The kv rows go in with the events, in the same transaction.
+    async fn import(&self, events: &[RecordedEvent], kv: &[KvRow]) -> Result<(), StoreError>;
 
     /// Versions `>= from_version`, ascending, at most `limit`.
     async fn read_stream(
@@ -182,6 +183,9 @@ pub trait Store: Send + Sync + 'static {
     /// step; answers the new value. `NotInteger` if the key holds anything else.
     async fn kv_incr(&self, app: &str, key: &str, by: i64, max_keys: usize)
     -> Result<i64, KvError>;
+
+    /// Every app's kv rows after `(app, key)`, in `(app, key)` order (export).
+    async fn kv_scan(&self, after: (&str, &str), limit: usize) -> Result<Vec<KvRow>, StoreError>;
 
     /// Remove every key of `app` (the app was deleted); how many were removed.
     async fn kv_clear(&self, app: &str) -> Result<u64, StoreError>;

@@ -337,10 +337,6 @@ async fn webhooks_postgres(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
     for size in [1usize, 3] {
         let name = format!("picloud_bench_hooks_{size}");
         let url = bench.postgres()?.create_database(&name).await?;
-        let plain_url = bench
-            .postgres()?
-            .create_database("picloud_bench_hooks_plain")
-            .await?;
         let s = &bench.settings;
         let mut nodes = Vec::new();
         for i in 0..size {
@@ -351,6 +347,11 @@ async fn webhooks_postgres(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
         let mut runs = Vec::new();
         for _ in 0..pairs {
             let t = deliver(bench, &nodes, &hook).await?;
+            // A new table each pair, as the SQLite side gets a new file.
+            let plain_url = bench
+                .postgres()?
+                .create_database("picloud_bench_hooks_plain")
+                .await?;
             let insert = append::postgres_insert_rate(&plain_url, run_time).await?;
             runs.push((t, insert));
         }

@@ -12,12 +12,39 @@ macro_rules! kv_backend {
         pool: $pool:ty,
         begin: |$pool_var:ident, $app_var:ident| $begin:expr,
         get: $get:expr, value: $value:expr, count: $count:expr, upsert: $upsert:expr,
-        delete: $delete:expr, clear: $clear:expr, list: $list:expr $(,)?
+        delete: $delete:expr, clear: $clear:expr, list: $list:expr, scan: $scan:expr $(,)?
     ) => {
         use sqlx::Row;
 
         use crate::error::StoreError;
-        use crate::kv::{KvEntry, KvError, check_room, incremented, now_micros, time_of};
+        use crate::kv::{KvEntry, KvError, KvRow, check_room, incremented, now_micros, time_of};
+
+        /// Every app's rows after `(app, key)` in `(app, key)` order, at most `limit`.
+        pub(super) async fn scan(
+            pool: &$pool,
+            after: (&str, &str),
+            limit: usize,
+        ) -> Result<Vec<KvRow>, StoreError> {
+            let rows = sqlx::query($scan)
+                .bind(after.0)
+                .bind(after.1)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(KvRow {
+                        app: row.try_get(0)?,
+                        entry: KvEntry {
+                            key: row.try_get(1)?,
+                            value: row.try_get(2)?,
+                            updated_at: time_of(row.try_get(3)?),
+                        },
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(Into::into)
+        }
 
         /// A kv write: a whole value, or an increment.
         pub(super) enum Write<'a> {

@@ -33,7 +33,7 @@ use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, Store};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
-use crate::kv::{KvEntry, KvError};
+use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
 use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
@@ -344,7 +344,7 @@ impl Store for PgStore {
         .into())
     }
 
-    async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+    async fn import(&self, events: &[RecordedEvent], kv: &[KvRow]) -> Result<(), StoreError> {
         sql::validate_import(events)?;
         let mut tx = self.pool.begin().await?;
         // No appender may slip in between the emptiness check and the commit.
@@ -385,6 +385,15 @@ impl Store for PgStore {
             .bind(c.recorded_at)
             .execute(&mut *tx)
             .await?;
+        }
+        for row in kv {
+            sqlx::query(crate::kv::IMPORT)
+                .bind(&row.app)
+                .bind(&row.entry.key)
+                .bind(&row.entry.value)
+                .bind(row.entry.updated_at.timestamp_micros())
+                .execute(&mut *tx)
+                .await?;
         }
         // New appends continue after the imported positions.
         sqlx::query(
@@ -659,6 +668,10 @@ impl Store for PgStore {
         kv::write(&self.pool, app, key, kv::Write::Incr(by), max_keys)
             .await?
             .ok_or_else(|| KvError::Store(StoreError::Database("increment wrote nothing".into())))
+    }
+
+    async fn kv_scan(&self, after: (&str, &str), limit: usize) -> Result<Vec<KvRow>, StoreError> {
+        kv::scan(&self.pool, after, limit).await
     }
 
     async fn kv_clear(&self, app: &str) -> Result<u64, StoreError> {

@@ -90,11 +90,12 @@ pub(crate) fn validate_import(events: &[RecordedEvent]) -> Result<(), StoreError
 pub(crate) const STORE_IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM events) \
      AND NOT EXISTS (SELECT 1 FROM checkpoints) \
      AND NOT EXISTS (SELECT 1 FROM read_models) \
-     AND NOT EXISTS (SELECT 1 FROM snapshots)";
+     AND NOT EXISTS (SELECT 1 FROM snapshots) \
+     AND NOT EXISTS (SELECT 1 FROM kv)";
 
 pub(crate) fn not_empty() -> StoreError {
     StoreError::Invalid(
-        "the store is not empty: import only into a new store (no events, read models or snapshots)"
+        "the store is not empty: import only into a new store (no events, read models, snapshots or kv data)"
             .into(),
     )
 }

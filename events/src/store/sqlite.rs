@@ -24,7 +24,7 @@ use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, Store};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
-use crate::kv::{KvEntry, KvError};
+use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
 use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
 
@@ -175,7 +175,7 @@ impl Store for SqliteStore {
         Ok(appended)
     }
 
-    async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+    async fn import(&self, events: &[RecordedEvent], kv: &[KvRow]) -> Result<(), StoreError> {
         sql::validate_import(events)?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let empty: bool = sqlx::query_scalar(sql::STORE_IS_EMPTY)
@@ -202,6 +202,15 @@ impl Store for SqliteStore {
             .bind(c.recorded_at)
             .execute(&mut *tx)
             .await?;
+        }
+        for row in kv {
+            sqlx::query(crate::kv::IMPORT)
+                .bind(&row.app)
+                .bind(&row.entry.key)
+                .bind(&row.entry.value)
+                .bind(row.entry.updated_at.timestamp_micros())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
@@ -447,6 +456,10 @@ impl Store for SqliteStore {
         kv::write(&self.writer, app, key, kv::Write::Incr(by), max_keys)
             .await?
             .ok_or_else(|| KvError::Store(StoreError::Database("increment wrote nothing".into())))
+    }
+
+    async fn kv_scan(&self, after: (&str, &str), limit: usize) -> Result<Vec<KvRow>, StoreError> {
+        kv::scan(&self.reader, after, limit).await
     }
 
     async fn kv_clear(&self, app: &str) -> Result<u64, StoreError> {

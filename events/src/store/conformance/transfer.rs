@@ -57,10 +57,26 @@ fn history() -> Vec<RecordedEvent> {
 
 pub async fn import_keeps_positions_versions_metadata_and_times(store: Arc<dyn Store>) {
     let events = history();
+    let kv = vec![crate::kv::KvRow {
+        app: "app-1".into(),
+        entry: crate::kv::KvEntry {
+            key: "hits".into(),
+            value: "41".into(),
+            updated_at: Utc
+                .timestamp_opt(1_700_000_005, 123_456_000)
+                .single()
+                .expect("time"),
+        },
+    }];
     store
-        .import(&events)
+        .import(&events, &kv)
         .await
         .expect("import into a new store");
+    assert_eq!(
+        store.kv_get("app-1", "hits").await.expect("kv"),
+        Some(kv[0].entry.clone()),
+        "kv rows go in with the events, times kept"
+    );
     assert_eq!(all_events(store.as_ref()).await, events);
     assert_eq!(store.head_position().await.expect("head"), 9);
     assert_eq!(store.stream_version("a").await.expect("version"), Some(3));
@@ -87,7 +103,7 @@ pub async fn import_into_a_store_with_history_is_refused(store: Arc<dyn Store>) 
         .await
         .expect("append");
     let before = all_events(store.as_ref()).await;
-    let err = store.import(&history()).await.expect_err("refused");
+    let err = store.import(&history(), &[]).await.expect_err("refused");
     assert!(
         matches!(&err, StoreError::Invalid(m) if m.contains("not empty")),
         "{err}"
@@ -107,7 +123,7 @@ pub async fn import_of_an_impossible_log_is_refused(store: Arc<dyn Store>) {
         ("backwards", backwards),
         ("empty", empty_stream),
     ] {
-        let err = store.import(&events).await.expect_err(what);
+        let err = store.import(&events, &[]).await.expect_err(what);
         assert!(matches!(err, StoreError::Invalid(_)), "{what}: {err}");
         assert_eq!(store.head_position().await.expect("head"), 0, "{what}");
     }
@@ -138,19 +154,41 @@ pub async fn export_then_import_reads_back_identically(
             .await
             .expect("append");
     }
+    for (app, key, value) in [
+        ("app-1", "b", "[1,2]"),
+        ("app-1", "a", "\"ü\""),
+        ("app-2", "a", "1"),
+    ] {
+        source.kv_put(app, key, value, 10).await.expect("kv");
+    }
+    // More keys than one page of the export's scan.
+    for i in 0..1_005 {
+        source
+            .kv_put("app-3", &format!("k{i:05}"), "true", 2_000)
+            .await
+            .expect("kv");
+    }
     let mut file = Vec::new();
     let summary = transfer::export(source.as_ref(), &mut file)
         .await
         .expect("export");
     assert_eq!(summary.events, 60);
-    let events = transfer::read_export(file.as_slice()).expect("a whole export reads back");
-    transfer::import(target.as_ref(), &events)
+    assert_eq!(summary.kv, 1_008);
+    let export = transfer::read_export(file.as_slice()).expect("a whole export reads back");
+    transfer::import(target.as_ref(), &export)
         .await
         .expect("import");
     assert_eq!(
         all_events(target.as_ref()).await,
         all_events(source.as_ref()).await
     );
+    for app in ["app-1", "app-2", "app-3"] {
+        assert_eq!(
+            target.kv_list(app, "", None, 2_000).await.expect("kv"),
+            source.kv_list(app, "", None, 2_000).await.expect("kv"),
+            "{app}'s kv data"
+        );
+    }
 
     // Truncated: the trailer (or more) is missing.
     let cut = &file[..file.len() / 2];
@@ -162,4 +200,12 @@ pub async fn export_then_import_reads_back_identically(
     assert_ne!(altered, text);
     let err = transfer::read_export(altered.as_bytes()).expect_err("altered");
     assert!(err.to_string().contains("checksum"), "{err}");
+    // A kv line dropped: the count no longer holds.
+    let dropped: String = text
+        .lines()
+        .filter(|l| !l.contains("\"k00007\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let err = transfer::read_export(dropped.as_bytes()).expect_err("a kv line missing");
+    assert!(err.to_string().contains("kv keys"), "{err}");
 }

@@ -26,4 +26,6 @@ kv_backend! {
         WHERE app = $1 AND key >= $2 AND starts_with(key, $2) \
           AND ($3::text IS NULL OR key > $3) \
         ORDER BY key LIMIT $4",
+    scan: "SELECT app, key, value, updated_at FROM kv WHERE (app, key) > ($1, $2) \
+        ORDER BY app, key LIMIT $3",
 }

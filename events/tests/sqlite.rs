@@ -42,6 +42,8 @@ conformance!(
     empty_append_is_invalid,
     append_many_appends_every_stream_in_one_go,
     append_many_is_all_or_nothing,
+    append_many_with_a_conflict_in_the_middle_writes_nothing,
+    append_many_of_many_streams_lands_in_order,
     read_stream_starts_at_from_version_and_stops_at_limit,
     read_all_is_in_position_order_and_pages_with_after,
     browse_filters_by_every_field,

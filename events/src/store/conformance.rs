@@ -20,7 +20,9 @@ use crate::event::{Metadata, NewEvent};
 
 pub use append::{
     append_and_read_round_trip_every_field, append_many_appends_every_stream_in_one_go,
-    append_many_is_all_or_nothing, append_to_an_existing_stream_with_no_stream_is_a_conflict,
+    append_many_is_all_or_nothing, append_many_of_many_streams_lands_in_order,
+    append_many_with_a_conflict_in_the_middle_writes_nothing,
+    append_to_an_existing_stream_with_no_stream_is_a_conflict,
     append_with_any_appends_whatever_the_stream_holds,
     append_with_exact_version_on_a_missing_stream_is_a_conflict,
     append_with_exact_zero_accepts_an_empty_stream,

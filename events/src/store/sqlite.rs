@@ -8,6 +8,8 @@
 //! `read_all` never has anything `pending`. Reads use a separate small pool; in
 //! WAL mode they never block the writer. Wake-ups are in-process.
 
+mod append;
+mod batch;
 mod kv;
 mod readmodel;
 
@@ -22,7 +24,7 @@ use tokio::sync::watch;
 
 use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, Store};
-use crate::error::{StoreError, VersionConflict};
+use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
@@ -122,55 +124,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
-        sql::validate(&writes)?;
-        let recorded_at = sql::now_micros();
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut appended = Vec::with_capacity(writes.len());
-        for write in &writes {
-            let current = stream_version_in(&mut tx, &write.stream).await?;
-            let conflict = || VersionConflict {
-                stream: write.stream.clone(),
-                expected: write.expected,
-                actual: current,
-            };
-            if !write.expected.matches(current) {
-                // Dropping `tx` rolls back the streams already written.
-                return Err(conflict().into());
-            }
-            let first_version = current.unwrap_or(0) + 1;
-            let mut last_position = 0;
-            for (version, event) in (first_version..).zip(&write.events) {
-                let c = EventColumns::new(&write.stream, version, event, recorded_at)?;
-                last_position = sqlx::query_scalar(
-                    "INSERT INTO events \
-                     (stream, version, event_type, data, metadata, app, actor, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING position",
-                )
-                .bind(c.stream)
-                .bind(c.version)
-                .bind(c.event_type)
-                .bind(c.data)
-                .bind(c.metadata)
-                .bind(c.app)
-                .bind(c.actor)
-                .bind(c.recorded_at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match &e {
-                    // Cannot happen under BEGIN IMMEDIATE, but a unique violation
-                    // is a version conflict whatever its cause.
-                    sqlx::Error::Database(db) if db.is_unique_violation() => conflict().into(),
-                    _ => StoreError::from(e),
-                })?;
-            }
-            appended.push(Appended {
-                stream: write.stream.clone(),
-                first_version,
-                last_version: first_version + write.events.len() as u64 - 1,
-                last_position,
-            });
-        }
-        tx.commit().await?;
+        let appended = append::append_many(&self.writer, &writes).await?;
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(appended)
     }

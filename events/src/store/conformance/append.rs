@@ -293,3 +293,152 @@ pub async fn append_many_is_all_or_nothing(store: Arc<dyn Store>) {
         1
     );
 }
+
+pub async fn append_many_with_a_conflict_in_the_middle_writes_nothing(store: Arc<dyn Store>) {
+    store
+        .append(
+            "s-2",
+            ExpectedVersion::NoStream,
+            vec![event("A", json!({})), event("B", json!({}))],
+        )
+        .await
+        .expect("append");
+    store
+        .append(
+            "s-4",
+            ExpectedVersion::NoStream,
+            vec![event("A", json!({}))],
+        )
+        .await
+        .expect("append");
+    let head = store.head_position().await.expect("head");
+    let write = |stream: &str, expected| StreamWrite {
+        stream: stream.into(),
+        expected,
+        events: vec![event("X", json!({}))],
+    };
+    let c = conflict(
+        store
+            .append_many(vec![
+                write("s-1", ExpectedVersion::NoStream),
+                write("s-2", ExpectedVersion::Exact(2)),
+                write("s-3", ExpectedVersion::Exact(1)),
+                write("s-4", ExpectedVersion::NoStream),
+                write("s-5", ExpectedVersion::Any),
+            ])
+            .await,
+    );
+    assert_eq!(
+        c,
+        VersionConflict {
+            stream: "s-3".into(),
+            expected: ExpectedVersion::Exact(1),
+            actual: None,
+        },
+        "the first stream that fails, in the order given, is named"
+    );
+    assert_eq!(store.head_position().await.expect("head"), head);
+    for (stream, version) in [
+        ("s-1", None),
+        ("s-2", Some(2)),
+        ("s-3", None),
+        ("s-4", Some(1)),
+        ("s-5", None),
+    ] {
+        assert_eq!(
+            store.stream_version(stream).await.expect("version"),
+            version,
+            "{stream} is unchanged"
+        );
+    }
+}
+
+/// Big enough to cross every chunk boundary a backend may cut a batch at.
+pub async fn append_many_of_many_streams_lands_in_order(store: Arc<dyn Store>) {
+    const STREAMS: usize = 700;
+    let before = store
+        .append(
+            "stream-350",
+            ExpectedVersion::NoStream,
+            vec![event("Before", json!({}))],
+        )
+        .await
+        .expect("append");
+    let writes: Vec<StreamWrite> = (0..STREAMS)
+        .map(|i| StreamWrite {
+            stream: format!("stream-{i}"),
+            expected: match i {
+                350 => ExpectedVersion::Exact(1),
+                i if i % 2 == 0 => ExpectedVersion::NoStream,
+                _ => ExpectedVersion::Any,
+            },
+            // Every 100th stream gets three events.
+            events: (0..if i % 100 == 0 { 3 } else { 1 })
+                .map(|n| event("E", json!({ "stream": i, "n": n })))
+                .collect(),
+        })
+        .collect();
+
+    // Stream 350 exists: expecting none there fails the whole batch.
+    let mut failing = writes.clone();
+    failing[350].expected = ExpectedVersion::NoStream;
+    let c = conflict(store.append_many(failing).await);
+    assert_eq!((c.stream.as_str(), c.actual), ("stream-350", Some(1)));
+    assert_eq!(
+        store.head_position().await.expect("head"),
+        before.last_position,
+        "nothing of the failed batch is written"
+    );
+
+    let wake = store.wakeups();
+    let appended = store
+        .append_many(writes.clone())
+        .await
+        .expect("append_many");
+    assert!(
+        wake.has_changed().expect("store alive"),
+        "a wake-up follows"
+    );
+
+    assert_eq!(appended.len(), STREAMS, "one result per write");
+    for (i, (a, w)) in appended.iter().zip(&writes).enumerate() {
+        assert_eq!(a.stream, w.stream, "results are in the order of the writes");
+        let first = if i == 350 { 2 } else { 1 };
+        assert_eq!(
+            (a.first_version, a.last_version),
+            (first, first + w.events.len() as u64 - 1),
+            "{}",
+            w.stream
+        );
+    }
+    let all = store
+        .read_all(before.last_position, 2 * STREAMS)
+        .await
+        .expect("read_all")
+        .events;
+    let expected: Vec<(String, u64, i64)> = writes
+        .iter()
+        .zip(&appended)
+        .flat_map(|(w, a)| {
+            (0..w.events.len() as u64)
+                .map(move |n| (w.stream.clone(), a.first_version + n, n as i64))
+        })
+        .collect();
+    let found: Vec<(String, u64, i64)> = all
+        .iter()
+        .map(|e| {
+            (
+                e.stream.clone(),
+                e.version,
+                e.data["n"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(found, expected, "events land in the order given");
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    let mut i = 0;
+    for (w, a) in writes.iter().zip(&appended) {
+        i += w.events.len();
+        assert_eq!(a.last_position, all[i - 1].position, "{}", w.stream);
+    }
+}

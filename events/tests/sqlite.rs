@@ -56,6 +56,7 @@ conformance!(
     concurrent_appenders_and_a_follower_see_every_event_once_in_order,
     apply_writes_docs_and_checkpoint_together,
     apply_is_idempotent_for_an_old_checkpoint,
+    apply_of_a_long_batch_applies_every_op_in_order,
     merge_updates_top_level_keys_and_set_columns,
     delete_removes_a_document,
     doc_query_filters_by_app_and_tags,

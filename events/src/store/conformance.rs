@@ -51,9 +51,9 @@ pub use read::{
     read_stream_starts_at_from_version_and_stops_at_limit, wakeup_fires_after_an_append,
 };
 pub use readmodel::{
-    apply_is_idempotent_for_an_old_checkpoint, apply_writes_docs_and_checkpoint_together,
-    delete_removes_a_document, doc_query_filters_by_app_and_tags,
-    doc_query_is_newest_first_and_pages_with_before_sort,
+    apply_is_idempotent_for_an_old_checkpoint, apply_of_a_long_batch_applies_every_op_in_order,
+    apply_writes_docs_and_checkpoint_together, delete_removes_a_document,
+    doc_query_filters_by_app_and_tags, doc_query_is_newest_first_and_pages_with_before_sort,
     merge_updates_top_level_keys_and_set_columns, reset_clears_the_collections_and_the_checkpoint,
     snapshots_round_trip_and_replace,
 };

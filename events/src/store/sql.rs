@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
 use crate::event::{EventFilter, Metadata, NewEvent, RecordedEvent, StreamWrite};
-use crate::readmodel::DocQuery;
+use crate::readmodel::{Doc, DocQuery, RowOp};
 use crate::upcast::upcast;
 
 /// The columns of `events` a reader selects, in the order `EventRow` expects.
@@ -386,12 +386,52 @@ pub(crate) const SELECT_CHECKPOINT: &str = "SELECT position FROM checkpoints WHE
 pub(crate) const SELECT_CHECKPOINTS: &str =
     "SELECT projection, position FROM checkpoints ORDER BY projection";
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE projection = $1";
-pub(crate) const PUT_DOC: &str = "INSERT INTO read_models \
-     (collection, key, projection, app, sort, tag1, tag2, body) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT (collection, key) DO UPDATE SET \
+/// What follows the rows of a document upsert (`INSERT INTO read_models
+/// (collection, key, projection, app, sort, tag1, tag2, body) …`).
+pub(crate) const PUT_DOC_ON_CONFLICT: &str = "ON CONFLICT (collection, key) DO UPDATE SET \
      projection = excluded.projection, app = excluded.app, sort = excluded.sort, \
      tag1 = excluded.tag1, tag2 = excluded.tag2, body = excluded.body";
+/// A projection's ops, each run of consecutive `Put`s gathered for one multi-row
+/// upsert.
+#[derive(Debug, PartialEq)]
+pub(crate) enum OpRun {
+    /// Documents to insert or replace, one per (collection, key).
+    Puts(Vec<Doc>),
+    One(RowOp),
+}
+
+/// Gather runs of consecutive `Put`s, in order. Within a run only the last `Put`
+/// of a key counts (each replaces the whole document), so each run keeps one per
+/// key: a PostgreSQL upsert may not touch the same row twice.
+pub(crate) fn gather_puts(ops: Vec<RowOp>) -> Vec<OpRun> {
+    fn close(run: &mut Vec<Doc>, out: &mut Vec<OpRun>) {
+        if run.is_empty() {
+            return;
+        }
+        let mut seen = HashSet::with_capacity(run.len());
+        let mut kept: Vec<Doc> = std::mem::take(run)
+            .into_iter()
+            .rev()
+            .filter(|d| seen.insert((d.collection.clone(), d.key.clone())))
+            .collect();
+        kept.reverse();
+        out.push(OpRun::Puts(kept));
+    }
+    let mut out = Vec::new();
+    let mut run = Vec::new();
+    for op in ops {
+        match op {
+            RowOp::Put(doc) => run.push(doc),
+            other => {
+                close(&mut run, &mut out);
+                out.push(OpRun::One(other));
+            }
+        }
+    }
+    close(&mut run, &mut out);
+    out
+}
+
 pub(crate) const DELETE_DOC: &str = "DELETE FROM read_models WHERE collection = $1 AND key = $2";
 pub(crate) const DELETE_COLLECTION: &str = "DELETE FROM read_models WHERE collection = $1";
 
@@ -497,6 +537,49 @@ mod tests {
                 Param::Int(10)
             ]
         );
+    }
+
+    #[test]
+    fn puts_are_gathered_per_run_keeping_the_last_of_a_key() {
+        let put = |key: &str, sort: i64| {
+            RowOp::Put(Doc {
+                collection: "c".into(),
+                key: key.into(),
+                app: None,
+                sort,
+                tag1: None,
+                tag2: None,
+                body: serde_json::json!({}),
+            })
+        };
+        let docs = |ops: Vec<RowOp>| {
+            ops.into_iter()
+                .map(|op| match op {
+                    RowOp::Put(d) => d,
+                    other => panic!("not a put: {other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        let delete = RowOp::Delete {
+            collection: "c".into(),
+            key: "a".into(),
+        };
+        let runs = gather_puts(vec![
+            put("a", 1),
+            put("b", 2),
+            put("a", 3),
+            delete.clone(),
+            put("a", 4),
+        ]);
+        assert_eq!(
+            runs,
+            vec![
+                OpRun::Puts(docs(vec![put("b", 2), put("a", 3)])),
+                OpRun::One(delete),
+                OpRun::Puts(docs(vec![put("a", 4)])),
+            ]
+        );
+        assert_eq!(gather_puts(vec![]), vec![]);
     }
 
     #[test]

@@ -363,3 +363,95 @@ pub async fn snapshots_round_trip_and_replace(store: Arc<dyn Store>) {
     );
     assert_eq!(store.load_snapshot("other").await.expect("load"), None);
 }
+
+/// A long batch, as a projection following a busy log writes it: runs of puts
+/// (some to the same key) broken by merges and deletes. Each op sees the ones
+/// before it.
+pub async fn apply_of_a_long_batch_applies_every_op_in_order(store: Arc<dyn Store>) {
+    let mut ops = Vec::new();
+    for i in 0..600 {
+        ops.push(RowOp::Put(doc(
+            "many",
+            &format!("k{i}"),
+            None,
+            i,
+            (None, None),
+        )));
+    }
+    // The same key twice in one run of puts: the later one wins.
+    ops.push(RowOp::Put(doc(
+        "many",
+        "k5",
+        Some("first"),
+        1,
+        (None, None),
+    )));
+    ops.push(RowOp::Put(doc(
+        "many",
+        "k5",
+        Some("second"),
+        2,
+        (None, None),
+    )));
+    let mut merge = doc("many", "k7", None, 0, (Some("merged"), None));
+    merge.body = json!({"extra": true});
+    ops.push(RowOp::Merge(merge));
+    // A put after a merge replaces the merged document whole.
+    ops.push(RowOp::Put(doc(
+        "many",
+        "k8",
+        None,
+        8,
+        (None, Some("again")),
+    )));
+    ops.push(RowOp::Delete {
+        collection: "many".into(),
+        key: "k9".into(),
+    });
+    // A put after a delete brings the document back.
+    ops.push(RowOp::Put(doc("many", "k9", None, 99, (None, None))));
+    ops.push(RowOp::Delete {
+        collection: "many".into(),
+        key: "k10".into(),
+    });
+    store.apply("p", ops, 42).await.expect("apply");
+
+    assert_eq!(store.checkpoint("p").await.expect("checkpoint"), 42);
+    let get = |key: &'static str| {
+        let store = store.clone();
+        async move { store.get_doc("many", key).await.expect("get") }
+    };
+    assert_eq!(
+        get("k0").await,
+        Some(doc("many", "k0", None, 0, (None, None)))
+    );
+    assert_eq!(
+        get("k599").await,
+        Some(doc("many", "k599", None, 599, (None, None)))
+    );
+    assert_eq!(
+        get("k5").await,
+        Some(doc("many", "k5", Some("second"), 2, (None, None)))
+    );
+    let mut merged = doc("many", "k7", None, 7, (Some("merged"), None));
+    merged.body = json!({"key": "k7", "sort": 7, "extra": true});
+    assert_eq!(get("k7").await, Some(merged));
+    assert_eq!(
+        get("k8").await,
+        Some(doc("many", "k8", None, 8, (None, Some("again"))))
+    );
+    assert_eq!(
+        get("k9").await,
+        Some(doc("many", "k9", None, 99, (None, None)))
+    );
+    assert_eq!(get("k10").await, None);
+    let all = store
+        .query_docs(&DocQuery {
+            collection: "many".into(),
+            limit: 1_000,
+            ..DocQuery::default()
+        })
+        .await
+        .expect("query");
+    assert_eq!(all.len(), 599, "600 keys, one deleted");
+}

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use crate::error::StoreError;
 use crate::readmodel::{self, Doc, RowOp};
-use crate::store::sql;
+use crate::store::sql::{self, OpRun};
 
 pub(super) async fn apply(
     pool: &PgPool,
@@ -29,15 +29,22 @@ pub(super) async fn apply(
         // Already applied (a re-delivery): change nothing.
         return Ok(());
     }
-    for op in ops {
+    for run in sql::gather_puts(ops) {
+        let op = match run {
+            OpRun::Puts(docs) => {
+                put_many(&mut tx, projection, docs).await?;
+                continue;
+            }
+            OpRun::One(op) => op,
+        };
         match op {
-            RowOp::Put(doc) => put(&mut tx, projection, &doc).await?,
+            RowOp::Put(doc) => put_many(&mut tx, projection, vec![doc]).await?,
             RowOp::Merge(doc) => {
                 let doc = match get_doc(&mut tx, &doc.collection, &doc.key, true).await? {
                     Some(stored) => readmodel::merge(stored, doc),
                     None => doc,
                 };
-                put(&mut tx, projection, &doc).await?;
+                put_many(&mut tx, projection, vec![doc]).await?;
             }
             RowOp::Delete { collection, key } => {
                 sqlx::query(sql::DELETE_DOC)
@@ -68,18 +75,48 @@ pub(super) async fn apply(
     Ok(())
 }
 
-async fn put(conn: &mut PgConnection, projection: &str, doc: &Doc) -> Result<(), StoreError> {
-    sqlx::query(sql::PUT_DOC)
-        .bind(&doc.collection)
-        .bind(&doc.key)
-        .bind(projection)
-        .bind(&doc.app)
-        .bind(doc.sort)
-        .bind(&doc.tag1)
-        .bind(&doc.tag2)
-        .bind(doc.body.to_string())
-        .execute(conn)
-        .await?;
+/// Upsert documents in one statement, one array per column. The keys must be
+/// distinct (`sql::gather_puts` sees to it): an upsert may not touch a row twice.
+async fn put_many(
+    conn: &mut PgConnection,
+    projection: &str,
+    docs: Vec<Doc>,
+) -> Result<(), StoreError> {
+    let n = docs.len();
+    let mut collection = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
+    let mut app = Vec::with_capacity(n);
+    let mut sort = Vec::with_capacity(n);
+    let mut tag1 = Vec::with_capacity(n);
+    let mut tag2 = Vec::with_capacity(n);
+    let mut body = Vec::with_capacity(n);
+    for doc in docs {
+        body.push(doc.body.to_string());
+        collection.push(doc.collection);
+        key.push(doc.key);
+        app.push(doc.app);
+        sort.push(doc.sort);
+        tag1.push(doc.tag1);
+        tag2.push(doc.tag2);
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO read_models (collection, key, projection, app, sort, tag1, tag2, body) \
+         SELECT c, k, $8, a, s, t1, t2, b \
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], \
+                     $7::TEXT[]) AS docs(c, k, a, s, t1, t2, b) \
+         {}",
+        sql::PUT_DOC_ON_CONFLICT
+    )))
+    .bind(collection)
+    .bind(key)
+    .bind(app)
+    .bind(sort)
+    .bind(tag1)
+    .bind(tag2)
+    .bind(body)
+    .bind(projection)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -3,9 +3,10 @@
 
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
+use super::batch;
 use crate::error::StoreError;
 use crate::readmodel::{self, Doc, RowOp};
-use crate::store::sql;
+use crate::store::sql::{self, OpRun};
 
 pub(super) async fn apply(
     writer: &SqlitePool,
@@ -27,7 +28,14 @@ pub(super) async fn apply(
         // Already applied (a re-delivery): change nothing.
         return Ok(());
     }
-    for op in ops {
+    for run in sql::gather_puts(ops) {
+        let op = match run {
+            OpRun::Puts(docs) => {
+                put_many(&mut tx, projection, &docs).await?;
+                continue;
+            }
+            OpRun::One(op) => op,
+        };
         match op {
             RowOp::Put(doc) => put(&mut tx, projection, &doc).await?,
             RowOp::Merge(doc) => {
@@ -66,19 +74,41 @@ pub(super) async fn apply(
     Ok(())
 }
 
-async fn put(conn: &mut SqliteConnection, projection: &str, doc: &Doc) -> Result<(), StoreError> {
-    sqlx::query(sql::PUT_DOC)
-        .bind(&doc.collection)
-        .bind(&doc.key)
-        .bind(projection)
-        .bind(&doc.app)
-        .bind(doc.sort)
-        .bind(&doc.tag1)
-        .bind(&doc.tag2)
-        .bind(doc.body.to_string())
-        .execute(conn)
-        .await?;
+/// Upsert documents, many per statement (see `batch.rs`).
+async fn put_many(
+    conn: &mut SqliteConnection,
+    projection: &str,
+    docs: &[Doc],
+) -> Result<(), StoreError> {
+    let mut rest = docs;
+    for size in batch::chunk_sizes(docs.len(), batch::MAX_ROWS) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let text = format!(
+            "INSERT INTO read_models (collection, key, projection, app, sort, tag1, tag2, body) \
+             VALUES {} {}",
+            batch::values(size, 8),
+            sql::PUT_DOC_ON_CONFLICT
+        );
+        let mut query = sqlx::query(AssertSqlSafe(text));
+        for doc in chunk {
+            query = query
+                .bind(&doc.collection)
+                .bind(&doc.key)
+                .bind(projection)
+                .bind(&doc.app)
+                .bind(doc.sort)
+                .bind(&doc.tag1)
+                .bind(&doc.tag2)
+                .bind(doc.body.to_string());
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
+}
+
+async fn put(conn: &mut SqliteConnection, projection: &str, doc: &Doc) -> Result<(), StoreError> {
+    put_many(conn, projection, std::slice::from_ref(doc)).await
 }
 
 pub(super) async fn get_doc(

@@ -47,6 +47,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 0002, "read_models"),
     migration!("sqlite", 0003, "deliveries"),
     migration!("sqlite", 0004, "kv"),
+    migration!("sqlite", 0005, "append"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
@@ -55,10 +56,11 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 0002, "read_models"),
     migration!("postgres", 0003, "deliveries"),
     migration!("postgres", 0004, "kv"),
+    migration!("postgres", 0005, "append"),
 ];
 
 /// The highest migration number: the schema this binary expects.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// FNV-1a (64 bit) of the text with line endings normalised: enough to notice an
 /// edit, and a checkout with CRLF line endings does not count as one.

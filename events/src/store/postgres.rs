@@ -11,12 +11,15 @@
 //! `pending` and the follower retries after a short backoff. The insert itself
 //! runs in `picloud_append_events` (migration 0001), which takes the xid and the
 //! positions under one short lock, so a smaller position always has a smaller
-//! xid; the comment there explains why that matters.
+//! xid; the comment there explains why that matters. An append is one call of
+//! `picloud_append` (migration 0005, `append.rs`), which locks, checks and
+//! calls it.
 //!
 //! Wake-ups: appends `pg_notify('picloud_events', '')` in their transaction, and a
 //! listener task (`listener.rs`) bumps the watch channel on every notification
 //! and after each (re)connect. Nothing polls while idle.
 
+mod append;
 mod kv;
 mod listener;
 mod readmodel;
@@ -31,7 +34,7 @@ use tokio::task::JoinHandle;
 
 use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, Store};
-use crate::error::{StoreError, VersionConflict};
+use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
@@ -44,11 +47,6 @@ const IMPORT_CHUNK: usize = 2_000;
 pub(crate) const CHANNEL: &str = "picloud_events";
 const MAX_CONNECTIONS: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often an append that lost a race on the unique (stream, version) index is
-/// re-checked and retried; the re-check turns the race into a typed conflict.
-/// Appenders through this store take a per-stream lock and never race like that.
-const APPEND_ATTEMPTS: usize = 3;
-
 /// The read horizon of the statement's snapshot: the oldest transaction of this
 /// database still running when the snapshot was taken (or, if none, the next xid
 /// to be assigned). Rows written by older transactions are settled: nothing that
@@ -115,113 +113,7 @@ impl Drop for PgStore {
     }
 }
 
-/// The outcome of one append attempt.
-enum Attempt {
-    Done(Vec<Appended>),
-    /// Another transaction wrote the same (stream, version) first: re-check.
-    Raced,
-}
-
-impl PgStore {
-    async fn append_once(&self, writes: &[StreamWrite]) -> Result<Attempt, StoreError> {
-        let recorded_at = sql::now_micros();
-        let mut tx = self.pool.begin().await?;
-        // Appenders to the same stream take turns (until commit), so the version
-        // check below sees the previous append: a race becomes a clean conflict
-        // (or, for `Any`, a clean append) instead of a unique-index violation.
-        // Ascending key order, so two multi-stream appends cannot deadlock.
-        let mut keys: Vec<i32> = writes.iter().map(|w| stream_lock_key(&w.stream)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in keys {
-            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-                .bind(STREAM_LOCK_CLASS)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut columns = Vec::new();
-        let mut first_versions = Vec::with_capacity(writes.len());
-        for write in writes {
-            let current = stream_version_in(&mut tx, &write.stream).await?;
-            if !write.expected.matches(current) {
-                return Err(VersionConflict {
-                    stream: write.stream.clone(),
-                    expected: write.expected,
-                    actual: current,
-                }
-                .into());
-            }
-            let first = current.unwrap_or(0) + 1;
-            first_versions.push(first);
-            for (version, event) in (first..).zip(&write.events) {
-                columns.push(EventColumns::new(
-                    &write.stream,
-                    version,
-                    event,
-                    recorded_at,
-                )?);
-            }
-        }
-        let inserted = insert(&mut tx, columns).await;
-        let positions = match inserted {
-            Ok(positions) => positions,
-            // Another writer of the same (stream, version) that did not take the
-            // stream lock, or a deadlock victim: re-check and retry.
-            Err(sqlx::Error::Database(db))
-                if db.is_unique_violation() || db.code().as_deref() == Some("40P01") =>
-            {
-                return Ok(Attempt::Raced);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(max) = self.hooks.commit_delay_max {
-            tokio::time::sleep(random_up_to(max)).await;
-        }
-        tx.commit().await?;
-
-        let mut appended = Vec::with_capacity(writes.len());
-        let mut offset = 0;
-        for (write, first_version) in writes.iter().zip(first_versions) {
-            let n = write.events.len();
-            offset += n;
-            let last_position = positions.get(offset - 1).copied().ok_or_else(|| {
-                StoreError::Database("the insert returned too few positions".into())
-            })?;
-            appended.push(Appended {
-                stream: write.stream.clone(),
-                first_version,
-                last_version: first_version + n as u64 - 1,
-                last_position,
-            });
-        }
-        Ok(Attempt::Done(appended))
-    }
-}
-
-/// The first key of the per-stream advisory locks ('picl'); the second is
-/// `stream_lock_key`. Two-key locks never collide with the one-key lock of
-/// `picloud_append_events`.
-const STREAM_LOCK_CLASS: i32 = 0x7069_636c;
-
-/// FNV-1a (32 bit) of the stream name. Two streams sharing a key only take turns
-/// needlessly.
-fn stream_lock_key(stream: &str) -> i32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in stream.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    i32::from_ne_bytes(hash.to_ne_bytes())
-}
-
-/// Insert one transaction's events (in order) through `picloud_append_events`;
-/// their positions, ascending.
-/// Event columns as one array per column, for `unnest`.
+/// Event columns as one array per column, for an import's `unnest`.
 struct Columns {
     stream: Vec<String>,
     version: Vec<i64>,
@@ -258,31 +150,6 @@ impl From<Vec<EventColumns>> for Columns {
         }
         out
     }
-}
-
-async fn insert(
-    conn: &mut PgConnection,
-    columns: Vec<EventColumns>,
-) -> Result<Vec<i64>, sqlx::Error> {
-    let c = Columns::from(columns);
-    sqlx::query_scalar("SELECT picloud_append_events($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(c.stream)
-        .bind(c.version)
-        .bind(c.event_type)
-        .bind(c.data)
-        .bind(c.metadata)
-        .bind(c.app)
-        .bind(c.actor)
-        .bind(c.recorded_at)
-        .fetch_all(conn)
-        .await
-}
-
-/// A duration in `0..=max`, from the v4 UUID generator's randomness (tests only).
-fn random_up_to(max: Duration) -> Duration {
-    let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
-    let random = uuid::Uuid::new_v4().as_u64_pair().0;
-    Duration::from_micros(random % micros.saturating_add(1))
 }
 
 async fn stream_version_in(
@@ -327,21 +194,9 @@ impl Store for PgStore {
     }
 
     async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
-        sql::validate(&writes)?;
-        for _ in 0..APPEND_ATTEMPTS {
-            if let Attempt::Done(appended) = self.append_once(&writes).await? {
-                self.wake.send_modify(|n| *n = n.wrapping_add(1));
-                return Ok(appended);
-            }
-        }
-        // Still losing races against writers that bypass the stream lock.
-        let write = &writes[0];
-        Err(VersionConflict {
-            stream: write.stream.clone(),
-            expected: write.expected,
-            actual: self.stream_version(&write.stream).await?,
-        }
-        .into())
+        let appended = append::append_many(&self.pool, &self.hooks, &writes).await?;
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(appended)
     }
 
     async fn import(&self, events: &[RecordedEvent], kv: &[KvRow]) -> Result<(), StoreError> {

@@ -149,17 +149,48 @@ impl EventColumns {
         metadata: &Metadata,
         recorded_at: i64,
     ) -> Result<Self, StoreError> {
-        let metadata_json = serde_json::to_string(metadata)
-            .map_err(|e| StoreError::Invalid(format!("metadata is not serialisable: {e}")))?;
+        let payload = EventPayload::of(event_type, data, metadata)?;
         Ok(EventColumns {
             stream: stream.to_owned(),
             version: to_i64(version, "version")?,
+            event_type: payload.event_type,
+            data: payload.data,
+            metadata: payload.metadata,
+            app: payload.app,
+            actor: payload.actor,
+            recorded_at,
+        })
+    }
+}
+
+/// The columns of one new event that do not depend on where it lands (for a
+/// backend that decides versions in the database).
+pub(crate) struct EventPayload {
+    pub event_type: String,
+    pub data: String,
+    pub metadata: String,
+    pub app: Option<String>,
+    pub actor: Option<String>,
+}
+
+impl EventPayload {
+    pub(crate) fn new(event: &NewEvent) -> Result<Self, StoreError> {
+        Self::of(&event.event_type, &event.data, &event.metadata)
+    }
+
+    fn of(
+        event_type: &str,
+        data: &serde_json::Value,
+        metadata: &Metadata,
+    ) -> Result<Self, StoreError> {
+        let metadata_json = serde_json::to_string(metadata)
+            .map_err(|e| StoreError::Invalid(format!("metadata is not serialisable: {e}")))?;
+        Ok(EventPayload {
             event_type: event_type.to_owned(),
             data: data.to_string(),
             metadata: metadata_json,
             app: metadata.app.clone(),
             actor: metadata.actor.clone(),
-            recorded_at,
         })
     }
 }

@@ -1,0 +1,271 @@
+//! Appends on PostgreSQL: one call of `picloud_append` (migration 0005), sent on
+//! its own so it runs in its statement's implicit transaction. The function
+//! takes the streams' locks, checks every expected version, inserts the events
+//! through `picloud_append_events` (which keeps positions and xids in order, see
+//! migration 0001) and notifies: one round trip, whatever the batch, where it
+//! used to be `BEGIN`, a lock and a version `SELECT` per stream, the insert,
+//! `pg_notify` and `COMMIT`.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Postgres, Row};
+
+use super::TestHooks;
+use crate::error::{StoreError, VersionConflict};
+use crate::event::{Appended, ExpectedVersion, StreamWrite};
+use crate::store::sql::{self, EventPayload};
+
+/// How often an append that lost a race on the unique (stream, version) index is
+/// re-checked and retried; the re-check turns the race into a typed conflict.
+/// Appenders through this store take a per-stream lock and never race like that.
+const APPEND_ATTEMPTS: usize = 3;
+
+const CALL: &str = "SELECT stream_index, stream_version, last_position \
+     FROM picloud_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// The outcome of one append attempt.
+enum Attempt {
+    Done(Vec<Appended>),
+    /// Another transaction wrote the same (stream, version) first: re-check.
+    Raced,
+}
+
+pub(super) async fn append_many(
+    pool: &PgPool,
+    hooks: &TestHooks,
+    writes: &[StreamWrite],
+) -> Result<Vec<Appended>, StoreError> {
+    sql::validate(writes)?;
+    for _ in 0..APPEND_ATTEMPTS {
+        if let Attempt::Done(appended) = append_once(pool, hooks, writes).await? {
+            return Ok(appended);
+        }
+    }
+    // Still losing races against writers that bypass the stream lock.
+    let write = writes
+        .first()
+        .ok_or_else(|| StoreError::Invalid("append_many needs at least one stream".into()))?;
+    let mut conn = pool.acquire().await?;
+    Err(VersionConflict {
+        stream: write.stream.clone(),
+        expected: write.expected,
+        actual: super::stream_version_in(&mut conn, &write.stream).await?,
+    }
+    .into())
+}
+
+async fn append_once(
+    pool: &PgPool,
+    hooks: &TestHooks,
+    writes: &[StreamWrite],
+) -> Result<Attempt, StoreError> {
+    let call = Call::new(writes)?;
+    let rows = match hooks.commit_delay_max {
+        None => call.query().fetch_all(pool).await,
+        // Tests: an explicit transaction, so the commit can be held back.
+        Some(max) => {
+            let mut tx = pool.begin().await?;
+            let rows = call.query().fetch_all(&mut *tx).await;
+            if rows.is_ok() {
+                // After a conflict nothing was written: committing only frees locks.
+                tokio::time::sleep(random_up_to(max)).await;
+                tx.commit().await?;
+            }
+            rows
+        }
+    };
+    match rows {
+        Ok(rows) => outcome(writes, &rows).map(Attempt::Done),
+        // Another writer of the same (stream, version) that did not take the
+        // stream lock, or a deadlock victim: re-check and retry.
+        Err(sqlx::Error::Database(db))
+            if db.is_unique_violation() || db.code().as_deref() == Some("40P01") =>
+        {
+            Ok(Attempt::Raced)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The arguments of `picloud_append`, one array each.
+struct Call {
+    lock_keys: Vec<i32>,
+    streams: Vec<String>,
+    expected: Vec<Option<i64>>,
+    counts: Vec<i32>,
+    event_type: Vec<String>,
+    data: Vec<String>,
+    metadata: Vec<String>,
+    app: Vec<Option<String>>,
+    actor: Vec<Option<String>>,
+    recorded_at: Vec<i64>,
+}
+
+impl Call {
+    fn new(writes: &[StreamWrite]) -> Result<Self, StoreError> {
+        let recorded_at = sql::now_micros();
+        let n = writes.iter().map(|w| w.events.len()).sum();
+        // Ascending key order, so two multi-stream appends cannot deadlock.
+        let mut lock_keys: Vec<i32> = writes.iter().map(|w| stream_lock_key(&w.stream)).collect();
+        lock_keys.sort_unstable();
+        lock_keys.dedup();
+        let mut call = Call {
+            lock_keys,
+            streams: Vec::with_capacity(writes.len()),
+            expected: Vec::with_capacity(writes.len()),
+            counts: Vec::with_capacity(writes.len()),
+            event_type: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            app: Vec::with_capacity(n),
+            actor: Vec::with_capacity(n),
+            recorded_at: vec![recorded_at; n],
+        };
+        for write in writes {
+            call.streams.push(write.stream.clone());
+            call.expected.push(match write.expected {
+                ExpectedVersion::Any => None,
+                ExpectedVersion::NoStream => Some(0),
+                ExpectedVersion::Exact(v) => Some(sql::to_i64(v, "expected version")?),
+            });
+            call.counts
+                .push(i32::try_from(write.events.len()).map_err(|_| {
+                    StoreError::Invalid(format!("too many events for stream {}", write.stream))
+                })?);
+            for event in &write.events {
+                let p = EventPayload::new(event)?;
+                call.event_type.push(p.event_type);
+                call.data.push(p.data);
+                call.metadata.push(p.metadata);
+                call.app.push(p.app);
+                call.actor.push(p.actor);
+            }
+        }
+        Ok(call)
+    }
+
+    fn query(
+        self,
+    ) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
+        sqlx::query(CALL)
+            .bind(self.lock_keys)
+            .bind(self.streams)
+            .bind(self.expected)
+            .bind(self.counts)
+            .bind(self.event_type)
+            .bind(self.data)
+            .bind(self.metadata)
+            .bind(self.app)
+            .bind(self.actor)
+            .bind(self.recorded_at)
+    }
+}
+
+/// What `picloud_append` answered: a row per stream in order, or the one
+/// stream whose expectation failed (no `last_position`).
+fn outcome(writes: &[StreamWrite], rows: &[PgRow]) -> Result<Vec<Appended>, StoreError> {
+    let mut appended = Vec::with_capacity(writes.len());
+    for row in rows {
+        let index: i32 = row.try_get(0)?;
+        let version: Option<i64> = row.try_get(1)?;
+        let last_position: Option<i64> = row.try_get(2)?;
+        let write = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| writes.get(i))
+            .ok_or_else(|| {
+                StoreError::Database(format!(
+                    "picloud_append answered for stream {index} of {}",
+                    writes.len()
+                ))
+            })?;
+        let current = version
+            .map(|v| {
+                u64::try_from(v).map_err(|_| {
+                    StoreError::corrupt(format!("negative version in {}", write.stream))
+                })
+            })
+            .transpose()?;
+        let Some(last_position) = last_position else {
+            return Err(VersionConflict {
+                stream: write.stream.clone(),
+                expected: write.expected,
+                actual: current,
+            }
+            .into());
+        };
+        let first_version = current.unwrap_or(0) + 1;
+        appended.push(Appended {
+            stream: write.stream.clone(),
+            first_version,
+            last_version: first_version + write.events.len() as u64 - 1,
+            last_position,
+        });
+    }
+    let in_order = appended.len() == writes.len()
+        && appended
+            .iter()
+            .zip(writes)
+            .all(|(a, w)| a.stream == w.stream);
+    if !in_order {
+        return Err(StoreError::Database(format!(
+            "picloud_append answered {} rows for {} streams, or out of order",
+            appended.len(),
+            writes.len()
+        )));
+    }
+    Ok(appended)
+}
+
+/// The second key of a stream's advisory lock (the first, 'picl', is written in
+/// `picloud_append`): FNV-1a (32 bit) of the stream name. Two streams sharing a
+/// key only take turns needlessly. Two-key locks never collide with the one-key
+/// lock of `picloud_append_events`.
+fn stream_lock_key(stream: &str) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in stream.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i32::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// A duration in `0..=max`, from the v4 UUID generator's randomness (tests only).
+fn random_up_to(max: Duration) -> Duration {
+    let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+    let random = uuid::Uuid::new_v4().as_u64_pair().0;
+    Duration::from_micros(random % micros.saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first key of the per-stream advisory locks: 'picl'.
+    const STREAM_LOCK_CLASS: i32 = 0x7069_636c;
+
+    #[test]
+    fn the_function_locks_streams_in_the_class_this_file_names() {
+        let sql = crate::migrate::POSTGRES
+            .iter()
+            .find(|m| m.name == "append")
+            .map(|m| m.sql)
+            .unwrap_or_default();
+        assert!(
+            sql.contains(&format!("pg_advisory_xact_lock({STREAM_LOCK_CLASS}, ")),
+            "migration 0005 must lock in class {STREAM_LOCK_CLASS}"
+        );
+    }
+
+    #[test]
+    fn lock_keys_are_stable() {
+        // Nodes of different versions must agree on them.
+        assert_eq!(
+            stream_lock_key(""),
+            i32::from_ne_bytes(0x811c_9dc5_u32.to_ne_bytes())
+        );
+        assert_eq!(stream_lock_key("a"), stream_lock_key("a"));
+        assert_ne!(stream_lock_key("app-1"), stream_lock_key("app-2"));
+    }
+}

@@ -1,0 +1,4 @@
+-- PostgreSQL's migration 0005 adds `picloud_append`, which makes an append one
+-- call to the server. SQLite runs in-process and needs no such function
+-- (events/src/store/sqlite/append.rs); this file keeps both backends' migrations
+-- numbered alike.

@@ -91,17 +91,26 @@ BEGIN
     -- reads take none), and the lock is held only for the insert.
     PERFORM pg_advisory_lock(31641073133516132);
     BEGIN
-        WITH inserted AS (
+        IF v_event = 1 THEN
+            -- One event, the usual case: a single-row insert is cheaper than unnest.
             INSERT INTO events (stream, version, event_type, data, metadata, app, actor,
                                 recorded_at, xid)
-            SELECT s, v, t, d, m, a, c, r, pg_current_xact_id()
-            FROM unnest(v_streams, v_versions, p_event_type, p_data, p_metadata, p_app,
-                        p_actor, p_recorded_at)
-                 WITH ORDINALITY AS batch(s, v, t, d, m, a, c, r, n)
-            ORDER BY n
-            RETURNING position
-        )
-        SELECT array_agg(position ORDER BY position) INTO v_positions FROM inserted;
+            VALUES (v_streams[1], v_versions[1], p_event_type[1], p_data[1], p_metadata[1],
+                    p_app[1], p_actor[1], p_recorded_at[1], pg_current_xact_id())
+            RETURNING ARRAY[position] INTO v_positions;
+        ELSE
+            WITH inserted AS (
+                INSERT INTO events (stream, version, event_type, data, metadata, app, actor,
+                                    recorded_at, xid)
+                SELECT s, v, t, d, m, a, c, r, pg_current_xact_id()
+                FROM unnest(v_streams, v_versions, p_event_type, p_data, p_metadata, p_app,
+                            p_actor, p_recorded_at)
+                     WITH ORDINALITY AS batch(s, v, t, d, m, a, c, r, n)
+                ORDER BY n
+                RETURNING position
+            )
+            SELECT array_agg(position ORDER BY position) INTO v_positions FROM inserted;
+        END IF;
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         PERFORM pg_advisory_unlock(31641073133516132);
         RAISE;

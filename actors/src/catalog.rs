@@ -149,7 +149,9 @@ impl Catalog {
 
     /// Apply a batch of events in position order; events at or before the current
     /// position are skipped, so a re-delivered batch changes nothing.
-    pub fn apply_all(&self, events: &[RecordedEvent]) {
+    /// Apply a page of the log read up to `reached` (`Store::read_prefixed` with
+    /// `STREAMS`): the events of other streams in between change nothing here.
+    pub fn apply_all(&self, events: &[RecordedEvent], reached: i64) {
         let mut last = self.position();
         for event in events {
             if event.position <= last {
@@ -158,6 +160,7 @@ impl Catalog {
             self.apply(event);
             last = event.position;
         }
+        last = last.max(reached);
         self.position.send_if_modified(|p| {
             if last > *p {
                 *p = last;
@@ -167,6 +170,9 @@ impl Catalog {
             }
         });
     }
+
+    /// The streams the catalog folds (`apply`): it reads only these.
+    pub const STREAMS: &'static [&'static str] = &["app-", "user-"];
 
     fn apply(&self, event: &RecordedEvent) {
         let stream = event.stream.as_str();

@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::catalog::{Catalog, CatalogSnapshot};
 
-const BATCH: usize = 1000;
+/// Events the catalog scans per read; it decodes only those of its streams.
+const SCAN: usize = 10_000;
 /// Name of the catalog's snapshot; bump the suffix when `CatalogSnapshot` changes
 /// shape, so an old snapshot is ignored rather than misread.
 pub const CATALOG_SNAPSHOT: &str = "catalog-v4";
@@ -72,9 +73,10 @@ pub async fn catch_up_catalog(
 ) -> Result<i64, picloud_events::StoreError> {
     let mut backoff = Duration::from_millis(2);
     loop {
-        let read = store.read_all(catalog.position(), BATCH).await?;
-        if !read.events.is_empty() {
-            catalog.apply_all(&read.events);
+        let after = catalog.position();
+        let read = store.read_prefixed(after, SCAN, Catalog::STREAMS).await?;
+        if read.reached > after {
+            catalog.apply_all(&read.events, read.reached);
             backoff = Duration::from_millis(2);
             continue;
         }

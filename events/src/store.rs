@@ -37,6 +37,19 @@ pub struct ReadAll {
     pub pending: bool,
 }
 
+/// A page of the log restricted to some streams (`Store::read_prefixed`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadPrefixed {
+    /// The events of the wanted streams among those scanned, ascending.
+    pub events: Vec<RecordedEvent>,
+    /// How far the log was scanned: every event of a wanted stream up to this
+    /// position is in `events` (or was before `after`). Equal to `after` when
+    /// nothing new could be scanned.
+    pub reached: i64,
+    /// As in `ReadAll`: committed events wait behind an open transaction.
+    pub pending: bool,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -85,6 +98,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events with position > after, ascending, never skipping an event that commits late.
     async fn read_all(&self, after: i64, limit: usize) -> Result<ReadAll, StoreError>;
+
+    /// Like `read_all`, but scans at most `scan` events past `after` and answers
+    /// only those of streams whose name starts with one of `prefixes`, and how far
+    /// it scanned. A follower that folds a few streams (the catalog) skips the
+    /// rest without reading or decoding them.
+    async fn read_prefixed(
+        &self,
+        after: i64,
+        scan: usize,
+        prefixes: &[&str],
+    ) -> Result<ReadPrefixed, StoreError>;
 
     /// Admin browse: filter, position > after, ascending, at most limit.
     async fn browse(

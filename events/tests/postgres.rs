@@ -144,6 +144,7 @@ conformance!(
     append_many_of_many_streams_lands_in_order,
     read_stream_starts_at_from_version_and_stops_at_limit,
     read_all_is_in_position_order_and_pages_with_after,
+    read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned,
     browse_filters_by_every_field,
     head_position_is_zero_then_the_last_position,
     wakeup_fires_after_an_append,
@@ -253,6 +254,14 @@ async fn read_all_holds_back_events_behind_an_open_transaction() {
         let read = store.read_all(0, 10).await.expect("read_all");
         assert_eq!(positions(&read.events), vec![first.last_position]);
         assert!(read.pending);
+        // A prefixed read stops at the same place, whether or not the held-back
+        // streams are wanted.
+        for prefixes in [&["a", "b", "late"][..], &["a"][..]] {
+            let read = store.read_prefixed(0, 10, prefixes).await.expect("read");
+            assert_eq!(positions(&read.events), vec![first.last_position]);
+            assert_eq!(read.reached, first.last_position);
+            assert!(read.pending);
+        }
 
         sqlx::query("COMMIT")
             .execute(&mut late)
@@ -267,6 +276,17 @@ async fn read_all_holds_back_events_behind_an_open_transaction() {
             vec![held, after.last_position],
             "the late commit is not skipped"
         );
+        assert!(!read.pending);
+        let read = store
+            .read_prefixed(first.last_position, 10, &["late"])
+            .await
+            .expect("read_prefixed");
+        assert_eq!(
+            positions(&read.events),
+            vec![held],
+            "nor by a prefixed read"
+        );
+        assert_eq!(read.reached, after.last_position);
         assert!(!read.pending);
     })
     .await;

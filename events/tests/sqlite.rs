@@ -46,6 +46,7 @@ conformance!(
     append_many_of_many_streams_lands_in_order,
     read_stream_starts_at_from_version_and_stops_at_limit,
     read_all_is_in_position_order_and_pages_with_after,
+    read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned,
     browse_filters_by_every_field,
     head_position_is_zero_then_the_last_position,
     wakeup_fires_after_an_append,

@@ -48,6 +48,7 @@ pub use projection::{
 pub use read::{
     browse_filters_by_every_field, head_position_is_zero_then_the_last_position, ping_answers,
     read_all_is_in_position_order_and_pages_with_after,
+    read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned,
     read_stream_starts_at_from_version_and_stops_at_limit, wakeup_fires_after_an_append,
 };
 pub use readmodel::{

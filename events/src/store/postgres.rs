@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::sql::{self, EventColumns, EventRow, Param};
-use super::{Backend, ReadAll, Store};
+use super::{Backend, ReadAll, ReadPrefixed, Store};
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
@@ -321,6 +321,52 @@ impl Store for PgStore {
         Ok(ReadAll {
             events,
             pending: false,
+        })
+    }
+
+    async fn read_prefixed(
+        &self,
+        after: i64,
+        scan: usize,
+        prefixes: &[&str],
+    ) -> Result<ReadPrefixed, StoreError> {
+        // The scanned window, cut before its first row that is not settled.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "WITH {READ_HORIZON}, \
+             win AS (SELECT e.position, e.xid < horizon.xid AS settled \
+                     FROM events e CROSS JOIN horizon \
+                     WHERE e.position > $1 ORDER BY e.position LIMIT $2), \
+             cut AS (SELECT min(position) AS unsettled FROM win WHERE NOT settled) \
+             SELECT (SELECT max(w.position) FROM win w CROSS JOIN cut \
+                     WHERE cut.unsettled IS NULL OR w.position < cut.unsettled) AS reached, \
+                    (SELECT unsettled IS NOT NULL FROM cut) AS pending"
+        )))
+        .bind(after)
+        .bind(sql::limit(scan))
+        .fetch_one(&self.pool)
+        .await?;
+        let reached: Option<i64> = row.try_get("reached")?;
+        let pending: bool = row.try_get("pending")?;
+        let Some(reached) = reached else {
+            return Ok(ReadPrefixed {
+                events: Vec::new(),
+                reached: after,
+                pending,
+            });
+        };
+        // Every row up to `reached` is settled: a transaction that could still
+        // commit a position in (after, reached] would have an older xid than the
+        // horizon, and none is running. So a second statement sees the same rows.
+        let sql = sql::prefixed_rows_sql(prefixes);
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(after).bind(reached);
+        for prefix in prefixes {
+            query = query.bind(*prefix);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(ReadPrefixed {
+            events: decode_events(rows)?,
+            reached,
+            pending,
         })
     }
 

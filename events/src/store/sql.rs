@@ -319,6 +319,26 @@ pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
 }
 
 /// A `LIMIT` value: SQL wants a signed integer.
+/// The events of streams starting with one of `prefixes` in the position range
+/// `($1, $2]`, ascending; the prefixes are bound from `$3` on. Streams are
+/// matched with `substr`, so the test does not depend on a collation.
+pub(crate) fn prefixed_rows_sql(prefixes: &[&str]) -> String {
+    let test = if prefixes.is_empty() {
+        "FALSE".to_owned()
+    } else {
+        prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("substr(stream, 1, {}) = ${}", p.chars().count(), i + 3))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events \
+         WHERE position > $1 AND position <= $2 AND ({test}) ORDER BY position"
+    )
+}
+
 pub(crate) fn limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }

@@ -23,7 +23,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use tokio::sync::watch;
 
 use super::sql::{self, EventColumns, EventRow, Param};
-use super::{Backend, ReadAll, Store};
+use super::{Backend, ReadAll, ReadPrefixed, Store};
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
@@ -209,6 +209,40 @@ impl Store for SqliteStore {
         Ok(ReadAll {
             events: decode_events(rows)?,
             // Commit order is position order here: nothing can be held back.
+            pending: false,
+        })
+    }
+
+    async fn read_prefixed(
+        &self,
+        after: i64,
+        scan: usize,
+        prefixes: &[&str],
+    ) -> Result<ReadPrefixed, StoreError> {
+        let reached: Option<i64> = sqlx::query_scalar(
+            "SELECT max(position) FROM \
+             (SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2)",
+        )
+        .bind(after)
+        .bind(sql::limit(scan))
+        .fetch_one(&self.reader)
+        .await?;
+        let Some(reached) = reached else {
+            return Ok(ReadPrefixed {
+                reached: after,
+                ..ReadPrefixed::default()
+            });
+        };
+        // Commit order is position order: the range (after, reached] is final.
+        let sql = sql::prefixed_rows_sql(prefixes);
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(after).bind(reached);
+        for prefix in prefixes {
+            query = query.bind(*prefix);
+        }
+        let rows = query.fetch_all(&self.reader).await?;
+        Ok(ReadPrefixed {
+            events: decode_events(rows)?,
+            reached,
             pending: false,
         })
     }

@@ -116,6 +116,102 @@ pub async fn read_all_is_in_position_order_and_pages_with_after(store: Arc<dyn S
     );
 }
 
+pub async fn read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned(
+    store: Arc<dyn Store>,
+) {
+    let streams = [
+        "app-1",
+        "invocation-1",
+        "user-1",
+        "app-2",
+        "invocation-2",
+        "invocation-3",
+        "apple",
+        "user-1",
+        "invocation-4",
+    ];
+    for (i, stream) in streams.iter().enumerate() {
+        store
+            .append(
+                stream,
+                ExpectedVersion::Any,
+                vec![event("N", json!({ "i": i }))],
+            )
+            .await
+            .expect("append");
+    }
+    let prefixes = ["app-", "user-"];
+    let all = store.read_all(0, 100).await.expect("read_all").events;
+    let head = all.last().map(|e| e.position).unwrap_or(0);
+    let wanted: Vec<_> = all
+        .iter()
+        .filter(|e| prefixes.iter().any(|p| e.stream.starts_with(p)))
+        .cloned()
+        .collect();
+    assert_eq!(wanted.len(), 4, "apple is not app-");
+
+    // One read covering everything.
+    let read = store
+        .read_prefixed(0, 100, &prefixes)
+        .await
+        .expect("read_prefixed");
+    assert_eq!(read.events, wanted);
+    assert_eq!(read.reached, head);
+    assert!(!read.pending);
+
+    // Pages of two scanned events: `reached` moves by two events each time, past
+    // pages with nothing wanted in them, and the pages add up to the same events.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    let mut reads = 0;
+    loop {
+        let page = store
+            .read_prefixed(after, 2, &prefixes)
+            .await
+            .expect("read_prefixed");
+        if page.reached == after {
+            assert!(page.events.is_empty());
+            break;
+        }
+        let scanned: Vec<i64> = all
+            .iter()
+            .map(|e| e.position)
+            .filter(|p| *p > after)
+            .take(2)
+            .collect();
+        assert_eq!(Some(&page.reached), scanned.last(), "two events scanned");
+        assert!(
+            page.events
+                .iter()
+                .all(|e| e.position > after && e.position <= page.reached)
+        );
+        after = page.reached;
+        paged.extend(page.events);
+        reads += 1;
+    }
+    assert_eq!(reads, 5, "9 events in pages of 2");
+    assert_eq!(paged, wanted);
+
+    // No prefixes: nothing answered, the scan still moves on.
+    let read = store
+        .read_prefixed(0, 100, &[])
+        .await
+        .expect("read_prefixed");
+    assert!(read.events.is_empty());
+    assert_eq!(read.reached, head);
+    // Past the head, and a scan of nothing.
+    let read = store
+        .read_prefixed(head, 100, &prefixes)
+        .await
+        .expect("read_prefixed");
+    assert_eq!((read.events.len(), read.reached), (0, head));
+    let read = store
+        .read_prefixed(0, 0, &prefixes)
+        .await
+        .expect("read_prefixed");
+    assert_eq!((read.events.len(), read.reached), (0, 0));
+}
+
 pub async fn browse_filters_by_every_field(store: Arc<dyn Store>) {
     let append = |stream: &'static str, e: NewEvent| {
         let store = store.clone();

@@ -4,7 +4,8 @@
 //! It sleeps until the outbox projection moves (something was queued, retried or
 //! finished), a run of its own ends (a slot is free), or the earliest row falls
 //! due: never on a polling timer. Awake, it leases as many due rows as it has free
-//! run permits (PostgreSQL `FOR UPDATE SKIP LOCKED`, so nodes never share a row
+//! permits (`IN_FLIGHT_PER_SLOT` per executor slot; PostgreSQL `FOR UPDATE SKIP
+//! LOCKED`, so nodes never share a row
 //! while a lease holds), and for each one reads the invocation's stream, runs the
 //! script on an executor slot, and appends the outcome expecting the version it
 //! claimed: `InvocationCompleted`, `InvocationAttemptFailed` with the next attempt
@@ -31,8 +32,13 @@ use tokio::task::JoinHandle;
 use crate::executor::SubmitError;
 use crate::runtime::Runtime;
 
-/// How long a claimed row stays leased beyond the longest possible run.
+/// How long a claimed row stays leased beyond the longest it can take to run.
 const LEASE_MARGIN: Duration = Duration::from_secs(60);
+/// Deliveries in flight per executor slot. A delivery spends most of its time in
+/// store round trips (read its stream, append its outcome), not on the slot, so
+/// with one per slot the slots sat idle; with several, one delivery's run overlaps
+/// the others' I/O. The executor's queue orders the runs.
+const IN_FLIGHT_PER_SLOT: usize = 4;
 /// How long a row waits when every slot is busy.
 const OVERLOADED_DELAY: Duration = Duration::from_millis(250);
 /// After a store error, try again after this long.
@@ -108,7 +114,10 @@ fn now_micros() -> i64 {
 
 async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool>) {
     let (mut progress, capacity) = match runtime.upgrade() {
-        Some(rt) => (rt.outbox_checkpoint.clone(), rt.executor.slots.max(1)),
+        Some(rt) => (
+            rt.outbox_checkpoint.clone(),
+            rt.executor.slots.max(1) * IN_FLIGHT_PER_SLOT,
+        ),
         None => return,
     };
     // What this node's previous run held when it stopped (or died) is ours again.
@@ -172,7 +181,9 @@ async fn dispatch_due(
     permits: &Arc<Semaphore>,
     finished: &Arc<Notify>,
 ) -> Result<Option<i64>, StoreError> {
-    let lease = Duration::from_millis(rt.config.ceilings.0.timeout_ms) + LEASE_MARGIN;
+    // A claimed row may wait behind the other deliveries in flight on its slot.
+    let lease = Duration::from_millis(rt.config.ceilings.0.timeout_ms) * IN_FLIGHT_PER_SLOT as u32
+        + LEASE_MARGIN;
     loop {
         let now = now_micros();
         match rt.store.next_delivery_at().await? {

@@ -48,6 +48,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 0003, "deliveries"),
     migration!("sqlite", 0004, "kv"),
     migration!("sqlite", 0005, "append"),
+    migration!("sqlite", 0006, "outbox_next"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
@@ -57,10 +58,11 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 0003, "deliveries"),
     migration!("postgres", 0004, "kv"),
     migration!("postgres", 0005, "append"),
+    migration!("postgres", 0006, "outbox_next"),
 ];
 
 /// The highest migration number: the schema this binary expects.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// FNV-1a (64 bit) of the text with line endings normalised: enough to notice an
 /// edit, and a checkout with CRLF line endings does not count as one.

@@ -165,6 +165,7 @@ conformance!(
     import_into_a_store_with_history_is_refused,
     import_of_an_impossible_log_is_refused,
     deliveries_are_claimed_once_when_due_and_again_after_the_lease,
+    next_delivery_at_is_the_earliest_due_row_or_lease_end,
     concurrent_claimers_never_share_a_delivery,
     kv_put_get_list_delete_round_trip,
     kv_refuses_keys_past_the_cap_but_not_replacements,

@@ -40,6 +40,7 @@ pub use kv::{
 pub use outbox::{
     concurrent_claimers_never_share_a_delivery,
     deliveries_are_claimed_once_when_due_and_again_after_the_lease,
+    next_delivery_at_is_the_earliest_due_row_or_lease_end,
 };
 pub use projection::{
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,

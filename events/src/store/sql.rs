@@ -497,8 +497,16 @@ pub(crate) const DELETE_DELIVERIES: &str = "DELETE FROM deliveries";
 
 /// The earliest instant a delivery becomes claimable: its due time, or the end
 /// of the lease that holds it.
-pub(crate) const NEXT_DELIVERY_AT: &str = "SELECT MIN(CASE WHEN lease_until IS NOT NULL \
-     AND lease_until > due_at THEN lease_until ELSE due_at END) FROM deliveries";
+/// The earliest moment a row becomes claimable: its due time, or the end of a
+/// lease that outlasts it. Split in two so each half is the first entry of an
+/// index (`deliveries_due`, `deliveries_lease`) rather than a scan of every row.
+pub(crate) const NEXT_DELIVERY_AT: &str = "SELECT MIN(t) FROM ( \
+     SELECT t FROM (SELECT due_at AS t FROM deliveries \
+         WHERE lease_until IS NULL OR lease_until <= due_at ORDER BY due_at LIMIT 1) AS free \
+     UNION ALL \
+     SELECT t FROM (SELECT lease_until AS t FROM deliveries \
+         WHERE lease_until IS NOT NULL AND lease_until > due_at \
+         ORDER BY lease_until LIMIT 1) AS leased) AS next";
 
 pub(crate) const RELEASE_LEASES: &str = "UPDATE deliveries SET lease_owner = NULL, \
      lease_until = NULL WHERE lease_owner = $1";

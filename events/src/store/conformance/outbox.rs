@@ -162,6 +162,52 @@ pub async fn deliveries_are_claimed_once_when_due_and_again_after_the_lease(stor
     assert_eq!(store.next_delivery_at().await.expect("next"), None);
 }
 
+pub async fn next_delivery_at_is_the_earliest_due_row_or_lease_end(store: Arc<dyn Store>) {
+    let next = || async { store.next_delivery_at().await.expect("next") };
+    let ops = vec![
+        RowOp::PutDelivery(row("a", 1_000)),
+        RowOp::PutDelivery(row("b", 2_000)),
+        RowOp::PutDelivery(row("c", 3_000)),
+    ];
+    store.apply("outbox", ops, 1).await.expect("apply");
+    assert_eq!(next().await, Some(1_000));
+    // `a` leased until 10,000: the next moment is `b`'s due time.
+    let claimed = store
+        .claim_deliveries("n1", 1_500, 10_000, 1)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, vec![row("a", 1_000)]);
+    assert_eq!(next().await, Some(2_000));
+    // `b` leased until 2,600: the end of its lease comes before `c` is due.
+    let claimed = store
+        .claim_deliveries("n1", 2_500, 2_600, 1)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, vec![row("b", 2_000)]);
+    assert_eq!(next().await, Some(2_600));
+    // At 3,000 `b`'s lease has ended: it is claimed again, with `c`. A lease
+    // moved to before its row's due time counts as no lease.
+    let claimed = store
+        .claim_deliveries("n2", 3_000, 3_500, 2)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, vec![row("b", 2_000), row("c", 3_000)]);
+    assert_eq!(next().await, Some(3_500));
+    store
+        .postpone_delivery("c", "n2", 100)
+        .await
+        .expect("postpone");
+    store
+        .postpone_delivery("b", "n2", 20_000)
+        .await
+        .expect("postpone");
+    assert_eq!(next().await, Some(3_000), "c, due, its lease before it");
+    // Leases released: every row is due again, the earliest first.
+    store.release_leases("n1").await.expect("release");
+    store.release_leases("n2").await.expect("release");
+    assert_eq!(next().await, Some(1_000));
+}
+
 pub async fn concurrent_claimers_never_share_a_delivery(store: Arc<dyn Store>) {
     let ops: Vec<RowOp> = (0..200)
         .map(|i| RowOp::PutDelivery(row(&format!("d{i:03}"), i)))

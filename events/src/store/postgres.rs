@@ -354,15 +354,14 @@ impl Store for PgStore {
                 pending,
             });
         };
-        // Every row up to `reached` is settled: a transaction that could still
-        // commit a position in (after, reached] would have an older xid than the
-        // horizon, and none is running. So a second statement sees the same rows.
-        let sql = sql::prefixed_rows_sql(prefixes);
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(after).bind(reached);
-        for prefix in prefixes {
-            query = query.bind(*prefix);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        // Every row up to `reached` is settled. A transaction that could still
+        // commit a position in (after, reached] would have a smaller xid than the
+        // settled row at `reached` (positions and xids rise together), so an xid
+        // below the horizon: it has ended. A second statement sees the same rows.
+        let built = sql::prefixed_rows_query(after, reached, prefixes);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(ReadPrefixed {
             events: decode_events(rows)?,
             reached,

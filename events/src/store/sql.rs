@@ -320,23 +320,28 @@ pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
 
 /// A `LIMIT` value: SQL wants a signed integer.
 /// The events of streams starting with one of `prefixes` in the position range
-/// `($1, $2]`, ascending; the prefixes are bound from `$3` on. Streams are
-/// matched with `substr`, so the test does not depend on a collation.
-pub(crate) fn prefixed_rows_sql(prefixes: &[&str]) -> String {
-    let test = if prefixes.is_empty() {
+/// `(after, reached]`, ascending. Streams are matched with `substr`, so the test
+/// does not depend on a collation.
+pub(crate) fn prefixed_rows_query(after: i64, reached: i64, prefixes: &[&str]) -> Built {
+    let mut q = Built::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE"));
+    q.and("position", ">", Param::Int(after));
+    q.and("position", "<=", Param::Int(reached));
+    let mut tests = Vec::with_capacity(prefixes.len());
+    for prefix in prefixes {
+        q.params.push(Param::Text((*prefix).to_owned()));
+        tests.push(format!(
+            "substr(stream, 1, {}) = ${}",
+            prefix.chars().count(),
+            q.params.len()
+        ));
+    }
+    let test = if tests.is_empty() {
         "FALSE".to_owned()
     } else {
-        prefixes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("substr(stream, 1, {}) = ${}", p.chars().count(), i + 3))
-            .collect::<Vec<_>>()
-            .join(" OR ")
+        tests.join(" OR ")
     };
-    format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
-         WHERE position > $1 AND position <= $2 AND ({test}) ORDER BY position"
-    )
+    q.sql.push_str(&format!(" AND ({test}) ORDER BY position"));
+    q
 }
 
 pub(crate) fn limit(limit: usize) -> i64 {

@@ -234,12 +234,10 @@ impl Store for SqliteStore {
             });
         };
         // Commit order is position order: the range (after, reached] is final.
-        let sql = sql::prefixed_rows_sql(prefixes);
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(after).bind(reached);
-        for prefix in prefixes {
-            query = query.bind(*prefix);
-        }
-        let rows = query.fetch_all(&self.reader).await?;
+        let built = sql::prefixed_rows_query(after, reached, prefixes);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
+            .fetch_all(&self.reader)
+            .await?;
         Ok(ReadPrefixed {
             events: decode_events(rows)?,
             reached,

@@ -147,10 +147,10 @@ impl Catalog {
         matches!(tokio::time::timeout(timeout, reached).await, Ok(Ok(_)))
     }
 
-    /// Apply a batch of events in position order; events at or before the current
-    /// position are skipped, so a re-delivered batch changes nothing.
     /// Apply a page of the log read up to `reached` (`Store::read_prefixed` with
-    /// `STREAMS`): the events of other streams in between change nothing here.
+    /// `STREAMS`), in position order, and move the position to `reached`: the
+    /// events of other streams in between change nothing here. Events at or before
+    /// the current position are skipped, so a re-delivered page changes nothing.
     pub fn apply_all(&self, events: &[RecordedEvent], reached: i64) {
         let mut last = self.position();
         for event in events {
@@ -171,7 +171,8 @@ impl Catalog {
         });
     }
 
-    /// The streams the catalog folds (`apply`): it reads only these.
+    /// The streams the catalog folds (`apply`): it reads only these, so a prefix
+    /// `apply` matches must be listed here.
     pub const STREAMS: &'static [&'static str] = &["app-", "user-"];
 
     fn apply(&self, event: &RecordedEvent) {

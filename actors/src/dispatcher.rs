@@ -5,10 +5,10 @@
 //! finished), a run of its own ends (a slot is free), or the earliest row falls
 //! due: never on a polling timer. Awake, it leases as many due rows as it has free
 //! permits (`IN_FLIGHT_PER_SLOT` per executor slot; PostgreSQL `FOR UPDATE SKIP
-//! LOCKED`, so nodes never share a row
-//! while a lease holds), and for each one reads the invocation's stream, runs the
-//! script on an executor slot, and appends the outcome expecting the version it
-//! claimed: `InvocationCompleted`, `InvocationAttemptFailed` with the next attempt
+//! LOCKED`, so nodes never share a row while a lease holds), and for each one
+//! reads the invocation's stream, runs the script on an executor slot, and appends
+//! the outcome expecting the version it claimed: `InvocationCompleted`,
+//! `InvocationAttemptFailed` with the next attempt
 //! time (exponential backoff with jitter), or `InvocationDead` after the last
 //! allowed attempt. A node that dies leaves its leases to expire; another node (or
 //! this one after a restart) claims the rows again, so delivery is at least once.
@@ -181,8 +181,10 @@ async fn dispatch_due(
     permits: &Arc<Semaphore>,
     finished: &Arc<Notify>,
 ) -> Result<Option<i64>, StoreError> {
-    // A claimed row may wait behind the other deliveries in flight on its slot.
-    let lease = Duration::from_millis(rt.config.ceilings.0.timeout_ms) * IN_FLIGHT_PER_SLOT as u32
+    // A claimed row may wait in the executor's queue behind the others in flight
+    // (at most `IN_FLIGHT_PER_SLOT` rounds of runs), then run itself.
+    let lease = Duration::from_millis(rt.config.ceilings.0.timeout_ms)
+        * (IN_FLIGHT_PER_SLOT as u32 + 1)
         + LEASE_MARGIN;
     loop {
         let now = now_micros();

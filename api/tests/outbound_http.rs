@@ -4,26 +4,9 @@
 
 mod common;
 
-use common::test_app_with;
-use picloud_actors::RuntimeConfig;
-use picloud_api::ApiConfig;
-use picloud_net::test_server::TestServer;
-use picloud_sandbox::HttpPolicy;
-
-async fn node() -> (common::TestApp, TestServer) {
-    let server = TestServer::start("127.0.0.2".parse().expect("ip"))
-        .await
-        .expect("server");
-    let config = RuntimeConfig {
-        http: HttpPolicy::from_settings(None, Some("127.0.0.2/32")).expect("policy"),
-        ..RuntimeConfig::default()
-    };
-    (test_app_with(config, ApiConfig::default()).await, server)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_calls_out_and_answers_with_what_it_got() {
-    let (app, server) = node().await;
+    let (app, server) = common::test_app_with_http_server().await;
     let source = format!(
         r#"let r = http::get("{}");
            #{{ status: 200, body: #{{ upstream: r.status, ok: r.body.ok }} }}"#,
@@ -37,7 +20,7 @@ async fn an_endpoint_calls_out_and_answers_with_what_it_got() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_call_is_a_script_error_and_the_node_stays_healthy() {
-    let (app, _server) = node().await;
+    let (app, _server) = common::test_app_with_http_server().await;
     let id = app
         .deploy("refused", r#"http::get("http://2130706433:8080/")"#, None)
         .await;
@@ -54,7 +37,7 @@ async fn a_refused_call_is_a_script_error_and_the_node_stays_healthy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_on_a_slow_upstream_ends_in_a_504() {
-    let (app, server) = node().await;
+    let (app, server) = common::test_app_with_http_server().await;
     let source = format!(r#"http::get("{}")"#, server.url("/hang"));
     let id = app
         .deploy(

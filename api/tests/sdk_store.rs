@@ -3,11 +3,7 @@
 
 mod common;
 
-use common::{TestApp, test_app, test_app_with};
-use picloud_actors::RuntimeConfig;
-use picloud_api::ApiConfig;
-use picloud_net::test_server::TestServer;
-use picloud_sandbox::HttpPolicy;
+use common::{TestApp, test_app};
 use serde_json::{Value, json};
 
 const PLAINTEXT: &str = "gh-token-4f1c9e2b7d";
@@ -394,17 +390,6 @@ async fn a_thousand_concurrent_increments_count_a_thousand() {
     assert_eq!(r.json()["value"], 1000);
 }
 
-async fn node_with_server() -> (TestApp, TestServer) {
-    let server = TestServer::start("127.0.0.2".parse().expect("ip"))
-        .await
-        .expect("server");
-    let config = RuntimeConfig {
-        http: HttpPolicy::from_settings(None, Some("127.0.0.2/32")).expect("policy"),
-        ..RuntimeConfig::default()
-    };
-    (test_app_with(config, ApiConfig::default()).await, server)
-}
-
 /// The error message of a script run that failed.
 fn failure(r: &common::Reply) -> String {
     assert_eq!(r.status, 500, "{}", r.text());
@@ -413,7 +398,7 @@ fn failure(r: &common::Reply) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_grants_exactly_what_it_lists() {
-    let (app, server) = node_with_server().await;
+    let (app, server) = common::test_app_with_http_server().await;
     for (name, value) in [("A", "a-value"), ("B", "b-value")] {
         let r = app
             .admin(

@@ -48,6 +48,20 @@ pub async fn test_app() -> TestApp {
     test_app_with(RuntimeConfig::default(), ApiConfig::default()).await
 }
 
+/// A node whose scripts may call a test server on 127.0.0.2, exempted the way an
+/// operator would (`PICLOUD_HTTP_ALLOW_CIDRS`); nothing leaves loopback.
+pub async fn test_app_with_http_server() -> (TestApp, picloud_net::test_server::TestServer) {
+    let server = picloud_net::test_server::TestServer::start("127.0.0.2".parse().expect("ip"))
+        .await
+        .expect("server");
+    let config = RuntimeConfig {
+        http: picloud_sandbox::HttpPolicy::from_settings(None, Some("127.0.0.2/32"))
+            .expect("policy"),
+        ..RuntimeConfig::default()
+    };
+    (test_app_with(config, ApiConfig::default()).await, server)
+}
+
 pub async fn test_app_with(config: RuntimeConfig, api: ApiConfig) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = picloud_events::open(&picloud_events::store::sqlite_url(dir.path()))

@@ -147,7 +147,7 @@ impl Catalog {
         matches!(tokio::time::timeout(timeout, reached).await, Ok(Ok(_)))
     }
 
-    /// Apply a page of the log read up to `reached` (`Store::read_prefixed` with
+    /// Apply a page of the log read up to `reached` (`Store::read_selected` with
     /// `STREAMS`), in position order, and move the position to `reached`: the
     /// events of other streams in between change nothing here. Events at or before
     /// the current position are skipped, so a re-delivered page changes nothing.

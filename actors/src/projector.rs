@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use picloud_events::Store;
 use picloud_events::projection::{self, Projection};
+use picloud_events::{Selection, Store};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -74,7 +74,9 @@ pub async fn catch_up_catalog(
     let mut backoff = Duration::from_millis(2);
     loop {
         let after = catalog.position();
-        let read = store.read_prefixed(after, SCAN, Catalog::STREAMS).await?;
+        let read = store
+            .read_selected(after, SCAN, &Selection::streams(Catalog::STREAMS))
+            .await?;
         if read.reached > after {
             catalog.apply_all(&read.events, read.reached);
             backoff = Duration::from_millis(2);

@@ -3,27 +3,34 @@
 //! Handlers hand a finished run's record over a bounded channel and return; one
 //! task appends whatever has gathered (up to `MAX_BATCH` records, or after
 //! `LINGER` once the first record of a batch arrived) in a single transaction of
-//! `InvocationCompleted` events. A crash can lose at most the records not yet
-//! flushed, never any user state. When the channel is full a record is dropped
-//! and counted rather than slowing requests down.
+//! `InvocationCompleted` events, with their `invocations` documents. A crash can
+//! lose at most the records not yet flushed, never any user state. When the
+//! channel is full the handler waits for room: under a load the store cannot
+//! record, requests slow down rather than runs going unrecorded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use picloud_events::domain::{InvocationEvent, InvocationRecord, encode, stream};
+use picloud_events::domain::{
+    InvocationEvent, InvocationRecord, InvocationsProjection, encode, stream,
+};
+use picloud_events::readmodel::Doc;
 use picloud_events::{ExpectedVersion, Metadata, Store, StreamWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 const MAX_BATCH: usize = 512;
 const LINGER: Duration = Duration::from_millis(5);
-const CHANNEL: usize = 65_536;
+/// Records queued at most (a few batches): bounds the memory and the delay of
+/// a backlog; past it, handlers wait.
+const CHANNEL: usize = 8_192;
 
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::Sender<(InvocationRecord, Metadata)>,
     stop: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Records lost: refused by the store after retries, or sent after the writer stopped.
     pub dropped: Arc<AtomicU64>,
     pub written: Arc<AtomicU64>,
 }
@@ -32,15 +39,27 @@ impl Recorder {
     /// Start the writer task. It ends after `stop` (flushing what is pending) or
     /// once every `Recorder` clone is dropped.
     pub fn start(store: Arc<dyn Store>) -> (Recorder, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(CHANNEL);
+        Recorder::with_capacity(store, CHANNEL)
+    }
+
+    /// `start` with a queue of `capacity` records.
+    pub fn with_capacity(store: Arc<dyn Store>, capacity: usize) -> (Recorder, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let written = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(write_loop(store, rx, stopped, written.clone()));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(write_loop(
+            store,
+            rx,
+            stopped,
+            written.clone(),
+            dropped.clone(),
+        ));
         (
             Recorder {
                 tx,
                 stop: Arc::new(stop),
-                dropped: Arc::new(AtomicU64::new(0)),
+                dropped,
                 written,
             },
             task,
@@ -52,8 +71,18 @@ impl Recorder {
         self.stop.send_replace(true);
     }
 
-    pub fn record(&self, record: InvocationRecord, metadata: Metadata) {
-        if self.tx.try_send((record, metadata)).is_err() {
+    /// Queue a record; waits while the queue is full. A record the writer no
+    /// longer takes (it has stopped) is counted in `dropped`.
+    pub async fn record(&self, record: InvocationRecord, metadata: Metadata) {
+        let item = match self.tx.try_send((record, metadata)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(item)) => item,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        if self.tx.send(item).await.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -64,8 +93,10 @@ async fn write_loop(
     mut rx: mpsc::Receiver<(InvocationRecord, Metadata)>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
     written: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut in_flight: Option<JoinHandle<()>> = None;
     loop {
         let stopping = tokio::select! {
             item = rx.recv() => match item {
@@ -98,9 +129,11 @@ async fn write_loop(
             }
         }
         let count = batch.len() as u64;
+        let mut docs = Vec::with_capacity(batch.len());
         let writes: Vec<StreamWrite> = batch
             .drain(..)
             .map(|(record, mut metadata)| {
+                docs.push(InvocationsProjection::run_doc(&record));
                 metadata.app = Some(record.app_id.clone());
                 StreamWrite {
                     stream: stream::invocation(&record.id),
@@ -112,17 +145,35 @@ async fn write_loop(
                 }
             })
             .collect();
-        if flush(store.as_ref(), writes).await {
-            written.fetch_add(count, Ordering::Relaxed);
+        // One flush in flight: the next batch gathers and encodes meanwhile, and
+        // batches still commit in the order they were taken.
+        if let Some(previous) = in_flight.take() {
+            let _ = previous.await;
         }
+        let (store, written, dropped) = (store.clone(), written.clone(), dropped.clone());
+        in_flight = Some(tokio::spawn(async move {
+            let counter = if flush(store.as_ref(), &writes, &docs).await {
+                &written
+            } else {
+                &dropped
+            };
+            counter.fetch_add(count, Ordering::Relaxed);
+        }));
+    }
+    if let Some(last) = in_flight {
+        let _ = last.await;
     }
 }
 
-/// Append one batch, retrying a few times with backoff if the store is down.
-async fn flush(store: &dyn Store, writes: Vec<StreamWrite>) -> bool {
+/// Append one batch with its documents (so the `invocations` projector need not
+/// read these records back), retrying a few times with backoff if the store is down.
+async fn flush(store: &dyn Store, writes: &[StreamWrite], docs: &[Doc]) -> bool {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match store.append_many(writes.clone()).await {
+        match store
+            .append_projected(writes, InvocationsProjection::NAME, docs)
+            .await
+        {
             Ok(_) => return true,
             Err(e) => {
                 tracing::warn!(attempt, error = %e, records = writes.len(), "recording invocations failed");
@@ -136,4 +187,78 @@ async fn flush(store: &dyn Store, writes: Vec<StreamWrite>) -> bool {
         "dropping invocation records after retries"
     );
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use picloud_events::domain::InvocationStatus;
+    use picloud_events::store::sqlite::SqliteStore;
+
+    use super::*;
+
+    fn run(i: usize) -> InvocationRecord {
+        InvocationRecord {
+            id: format!("run-{i}"),
+            app_id: "app-1".into(),
+            script_id: "script-1".into(),
+            script_version: 1,
+            trigger: "http".into(),
+            status: InvocationStatus::Succeeded,
+            started_at: Utc::now(),
+            ended_at: Utc::now(),
+            duration_ms: 0.1,
+            response_status: Some(200),
+            logs: Vec::new(),
+            logs_truncated: false,
+            error: None,
+            request_id: None,
+            attempt: 0,
+        }
+    }
+
+    /// A queue far smaller than the load: handlers wait for room, and every
+    /// record lands, each with its document, none dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_makes_handlers_wait_and_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("events.db"))
+                .await
+                .expect("open"),
+        );
+        let (recorder, task) = Recorder::with_capacity(store.clone(), 4);
+        let handlers: Vec<_> = (0..8)
+            .map(|h| {
+                let recorder = recorder.clone();
+                tokio::spawn(async move {
+                    for i in 0..250 {
+                        recorder
+                            .record(run(h * 1000 + i), Metadata::default())
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        for handler in handlers {
+            handler.await.expect("handler");
+        }
+        recorder.stop();
+        task.await.expect("writer");
+        assert_eq!(recorder.written.load(Ordering::Relaxed), 2000);
+        assert_eq!(recorder.dropped.load(Ordering::Relaxed), 0);
+        let head = store.head_position().await.expect("head");
+        assert_eq!(head, 2000, "one event per run");
+        let doc = store
+            .get_doc(InvocationsProjection::COLLECTION, "run-7249")
+            .await
+            .expect("get_doc")
+            .expect("the run's document went in with its event");
+        assert_eq!(doc.body["status"], "succeeded");
+        assert_eq!(doc.app.as_deref(), Some("app-1"));
+
+        // Once the writer has stopped, a record is counted as lost.
+        recorder.record(run(9999), Metadata::default()).await;
+        assert_eq!(recorder.dropped.load(Ordering::Relaxed), 1);
+    }
 }

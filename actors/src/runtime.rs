@@ -554,11 +554,12 @@ impl Runtime {
         let run = self
             .run(app, script_id, input, trigger, metadata.request_id.clone())
             .await?;
-        Ok(run.map(|(invocation, record)| {
-            self.publish(&record);
-            self.recorder.record(record, metadata);
-            invocation
-        }))
+        let Some((invocation, record)) = run else {
+            return Ok(None);
+        };
+        self.publish(&record);
+        self.recorder.record(record, metadata).await;
+        Ok(Some(invocation))
     }
 
     /// Run the live version of a script on an executor slot; the caller records

@@ -239,6 +239,44 @@ impl Admin {
             .with_context(|| format!("{method} {path}: not JSON: {}", reply.text()))
     }
 
+    /// The read models' state: (events still to apply summed over projections,
+    /// the log's head position).
+    pub async fn log_state(&mut self) -> anyhow::Result<(i64, i64)> {
+        let answer = self
+            .call("GET", "/api/v1/admin/projections", Value::Null)
+            .await?;
+        let all = answer["projections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let lag = all.iter().filter_map(|p| p["lag"].as_i64()).sum();
+        let head = all
+            .iter()
+            .filter_map(|p| Some(p["checkpoint"].as_i64()? + p["lag"].as_i64()?))
+            .max()
+            .unwrap_or(0);
+        Ok((lag, head))
+    }
+
+    /// Wait until the node has finished the work a load left behind (the log
+    /// has stopped growing and every read model has caught up with it), so it
+    /// does not run into the next measurement; how long that took.
+    pub async fn settle(&mut self) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let mut last = self.log_state().await?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = self.log_state().await?;
+            if now == last && now.0 == 0 {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > Duration::from_secs(300) {
+                bail!("the log was still growing 300 s after load");
+            }
+            last = now;
+        }
+    }
+
     /// An app with one endpoint script routed at `method route`; the script's id.
     pub async fn endpoint(
         &mut self,

@@ -37,4 +37,4 @@ pub use event::{
 };
 pub use kv::{KvEntry, KvError};
 pub use readmodel::{Delivery, Doc, DocQuery, RowOp};
-pub use store::{Backend, ReadAll, ReadPrefixed, Store, open, sqlite_url};
+pub use store::{Backend, ReadAll, ReadSelected, Selection, Store, open, sqlite_url};

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::error::StoreError;
 use crate::event::RecordedEvent;
 use crate::readmodel::RowOp;
-use crate::store::Store;
+use crate::store::{Selection, Store};
 
 /// Events per transaction when rebuilding or following.
 pub const DEFAULT_BATCH: usize = 500;
@@ -31,7 +31,22 @@ pub trait Projection: Send + Sync {
     fn collections(&self) -> &[&'static str];
     /// Pure: the writes one event causes.
     fn apply(&self, event: &RecordedEvent) -> Vec<RowOp>;
+    /// Events of this type that open their stream (version 1) need nothing from
+    /// a follower: their writer put their documents in the transaction that
+    /// appended them (`Store::append_projected`), or they change nothing here.
+    /// Following the log, the projector leaves them out without reading them.
+    /// Up to the head as it was when following started (or the model was
+    /// reset) they are applied like any other event: events written before
+    /// their writer projected them, or whose documents a reset cleared, all lie
+    /// there, and applying one twice puts the same document again.
+    fn skipped_when_following(&self) -> Option<&'static str> {
+        None
+    }
 }
+
+/// Events scanned per step past the replay horizon (see
+/// `Projection::skipped_when_following`): few of them are read.
+const FOLLOW_SCAN: usize = 4 * DEFAULT_BATCH;
 
 /// What one step of reading and applying found.
 enum Step {
@@ -43,29 +58,43 @@ enum Step {
     Pending,
 }
 
-/// Apply one batch after `checkpoint`; returns the new checkpoint.
+/// Apply one batch after `checkpoint`; returns the new checkpoint. Past
+/// `replay_until`, the events the projection skips when following are left out.
 async fn step(
     store: &dyn Store,
     projection: &dyn Projection,
     checkpoint: i64,
     batch: usize,
+    replay_until: i64,
 ) -> Result<(i64, Step), StoreError> {
-    let read = store.read_all(checkpoint, batch.max(1)).await?;
-    let Some(last) = read.events.last().map(|e| e.position) else {
-        let step = if read.pending {
+    let (events, reached, pending) = match projection.skipped_when_following() {
+        Some(event_type) if checkpoint >= replay_until => {
+            let read = store
+                .read_selected(
+                    checkpoint,
+                    FOLLOW_SCAN.max(batch),
+                    &Selection::except_openers(event_type),
+                )
+                .await?;
+            (read.events, read.reached, read.pending)
+        }
+        _ => {
+            let read = store.read_all(checkpoint, batch.max(1)).await?;
+            let reached = read.events.last().map_or(checkpoint, |e| e.position);
+            (read.events, reached, read.pending)
+        }
+    };
+    if reached <= checkpoint {
+        let step = if pending {
             Step::Pending
         } else {
             Step::CaughtUp
         };
         return Ok((checkpoint, step));
-    };
-    let ops = read
-        .events
-        .iter()
-        .flat_map(|e| projection.apply(e))
-        .collect();
-    store.apply(projection.name(), ops, last).await?;
-    Ok((last, Step::Applied))
+    }
+    let ops = events.iter().flat_map(|e| projection.apply(e)).collect();
+    store.apply(projection.name(), ops, reached).await?;
+    Ok((reached, Step::Applied))
 }
 
 /// Apply everything after the projection's checkpoint, in batches, each batch's
@@ -77,9 +106,10 @@ pub async fn catch_up(
     batch: usize,
 ) -> Result<i64, StoreError> {
     let mut checkpoint = store.checkpoint(projection.name()).await?;
+    let replay_until = store.head_position().await?;
     let mut backoff = PENDING_BACKOFF_MIN;
     loop {
-        let (position, found) = step(store, projection, checkpoint, batch).await?;
+        let (position, found) = step(store, projection, checkpoint, batch, replay_until).await?;
         checkpoint = position;
         match found {
             Step::Applied => backoff = PENDING_BACKOFF_MIN,
@@ -115,6 +145,7 @@ pub async fn follow(
     let mut wake = store.wakeups();
     let mut checkpoint = store.checkpoint(projection.name()).await?;
     progress.send_replace(checkpoint);
+    let replay_until = store.head_position().await?;
     let mut backoff = PENDING_BACKOFF_MIN;
     loop {
         // Mark the current wake-up seen before reading, so a commit that lands
@@ -125,6 +156,7 @@ pub async fn follow(
             projection.as_ref(),
             checkpoint,
             DEFAULT_BATCH,
+            replay_until,
         )
         .await?;
         if position != checkpoint {

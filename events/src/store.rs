@@ -37,14 +37,41 @@ pub struct ReadAll {
     pub pending: bool,
 }
 
-/// A page of the log restricted to some streams (`Store::read_prefixed`).
+/// Which events `Store::read_selected` answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Selection<'a> {
+    /// Only streams whose names start with one of these; `None`: every stream.
+    pub prefixes: Option<&'a [&'a str]>,
+    /// Leave out the events of this type that open their stream (version 1).
+    pub except_openers: Option<&'a str>,
+}
+
+impl<'a> Selection<'a> {
+    /// The events of the streams whose names start with one of `prefixes`.
+    pub fn streams(prefixes: &'a [&'a str]) -> Self {
+        Selection {
+            prefixes: Some(prefixes),
+            except_openers: None,
+        }
+    }
+
+    /// Every event but those of `event_type` at version 1 of their stream.
+    pub fn except_openers(event_type: &'a str) -> Self {
+        Selection {
+            prefixes: None,
+            except_openers: Some(event_type),
+        }
+    }
+}
+
+/// A page of the log restricted to a selection (`Store::read_selected`).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReadPrefixed {
-    /// The events of the wanted streams among those scanned, ascending.
+pub struct ReadSelected {
+    /// The selected events among those scanned, ascending.
     pub events: Vec<RecordedEvent>,
-    /// How far the log was scanned: every event of a wanted stream up to this
-    /// position is in `events` (or was before `after`). Equal to `after` when
-    /// nothing new could be scanned.
+    /// How far the log was scanned: every selected event up to this position is
+    /// in `events` (or was before `after`). Equal to `after` when nothing new
+    /// could be scanned.
     pub reached: i64,
     /// As in `ReadAll`: committed events wait behind an open transaction.
     pub pending: bool,
@@ -75,7 +102,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Several streams in one transaction, all or nothing (a conflict on any stream
     /// appends nothing). Results are in the order of `writes`.
-    async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError>;
+    async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
+        self.append_projected(&writes, "", &[]).await
+    }
+
+    /// `append_many`, and in the same transaction the documents that
+    /// `projection` makes of these events, inserted or replaced (a writer that
+    /// projects its own events: see `Projection::skipped_when_following`). A
+    /// conflict writes neither. With no documents it is `append_many`.
+    async fn append_projected(
+        &self,
+        writes: &[StreamWrite],
+        projection: &str,
+        docs: &[Doc],
+    ) -> Result<Vec<Appended>, StoreError>;
 
     /// Load a whole exported log into a new store in one transaction, keeping each
     /// event's position, stream version, metadata and time. Refused, with nothing
@@ -100,15 +140,15 @@ pub trait Store: Send + Sync + 'static {
     async fn read_all(&self, after: i64, limit: usize) -> Result<ReadAll, StoreError>;
 
     /// Like `read_all`, but scans at most `scan` events past `after` and answers
-    /// only those of streams whose name starts with one of `prefixes`, and how far
-    /// it scanned. A follower that folds a few streams (the catalog) skips the
-    /// rest without reading or decoding them.
-    async fn read_prefixed(
+    /// only the `selection`, and how far it scanned. A follower that needs a few
+    /// streams (the catalog), or can do without some events (a projection whose
+    /// writers project their own), skips the rest without reading or decoding them.
+    async fn read_selected(
         &self,
         after: i64,
         scan: usize,
-        prefixes: &[&str],
-    ) -> Result<ReadPrefixed, StoreError>;
+        selection: &Selection<'_>,
+    ) -> Result<ReadSelected, StoreError>;
 
     /// Admin browse: filter, position > after, ascending, at most limit.
     async fn browse(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use picloud_events::store::conformance;
 use picloud_events::store::postgres::{TestHooks, open_with_hooks};
-use picloud_events::{ExpectedVersion, Store, StoreError};
+use picloud_events::{ExpectedVersion, Selection, Store, StoreError};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const SERVER_VAR: &str = "PICLOUD_TEST_DATABASE_URL";
@@ -142,9 +142,10 @@ conformance!(
     append_many_is_all_or_nothing,
     append_many_with_a_conflict_in_the_middle_writes_nothing,
     append_many_of_many_streams_lands_in_order,
+    append_projected_writes_the_events_and_the_documents_together,
     read_stream_starts_at_from_version_and_stops_at_limit,
     read_all_is_in_position_order_and_pages_with_after,
-    read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned,
+    read_selected_answers_the_selection_and_how_far_it_scanned,
     browse_filters_by_every_field,
     head_position_is_zero_then_the_last_position,
     wakeup_fires_after_an_append,
@@ -173,6 +174,7 @@ conformance!(
     concurrent_kv_increments_are_all_counted,
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,
     follow_applies_new_events_and_stops_on_shutdown,
+    a_follower_skips_written_through_events_and_a_replay_applies_them,
 );
 
 /// Random 0–20 ms between insert and commit: appends commit out of position order.
@@ -255,10 +257,15 @@ async fn read_all_holds_back_events_behind_an_open_transaction() {
         let read = store.read_all(0, 10).await.expect("read_all");
         assert_eq!(positions(&read.events), vec![first.last_position]);
         assert!(read.pending);
-        // A prefixed read stops at the same place, whether or not the held-back
-        // streams are wanted.
-        for prefixes in [&["a", "b", "late"][..], &["a"][..]] {
-            let read = store.read_prefixed(0, 10, prefixes).await.expect("read");
+        // A selected read stops at the same place, whether or not the held-back
+        // streams are wanted, and whatever it leaves out.
+        let selections = [
+            Selection::streams(&["a", "b", "late"]),
+            Selection::streams(&["a"]),
+            Selection::except_openers("no-such-type"),
+        ];
+        for selection in &selections {
+            let read = store.read_selected(0, 10, selection).await.expect("read");
             assert_eq!(positions(&read.events), vec![first.last_position]);
             assert_eq!(read.reached, first.last_position);
             assert!(read.pending);
@@ -279,13 +286,13 @@ async fn read_all_holds_back_events_behind_an_open_transaction() {
         );
         assert!(!read.pending);
         let read = store
-            .read_prefixed(first.last_position, 10, &["late"])
+            .read_selected(first.last_position, 10, &Selection::streams(&["late"]))
             .await
-            .expect("read_prefixed");
+            .expect("read_selected");
         assert_eq!(
             positions(&read.events),
             vec![held],
-            "nor by a prefixed read"
+            "nor by a selected read"
         );
         assert_eq!(read.reached, after.last_position);
         assert!(!read.pending);

@@ -44,9 +44,10 @@ conformance!(
     append_many_is_all_or_nothing,
     append_many_with_a_conflict_in_the_middle_writes_nothing,
     append_many_of_many_streams_lands_in_order,
+    append_projected_writes_the_events_and_the_documents_together,
     read_stream_starts_at_from_version_and_stops_at_limit,
     read_all_is_in_position_order_and_pages_with_after,
-    read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned,
+    read_selected_answers_the_selection_and_how_far_it_scanned,
     browse_filters_by_every_field,
     head_position_is_zero_then_the_last_position,
     wakeup_fires_after_an_append,
@@ -76,6 +77,7 @@ conformance!(
     concurrent_kv_increments_are_all_counted,
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,
     follow_applies_new_events_and_stops_on_shutdown,
+    a_follower_skips_written_through_events_and_a_replay_applies_them,
 );
 
 #[tokio::test]

@@ -69,7 +69,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
     ));
     gauges.push((
         "picloud_invocation_records_dropped".into(),
-        "Invocation records dropped because the writer's queue was full, since start.",
+        "Invocation records lost since start: refused by the store after retries, or finished after the writer stopped.",
         rt.recorder
             .dropped
             .load(std::sync::atomic::Ordering::Relaxed) as f64,

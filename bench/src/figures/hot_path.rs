@@ -19,8 +19,8 @@ pub const PATH: &str = "/demo/hello/x";
 pub async fn run(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
     let s = &bench.settings;
     let node = Node::start(&s.picloud, &s.scratch.path().join("hot-path"), None).await?;
-    node.admin()
-        .await?
+    let mut admin = node.admin().await?;
+    admin
         .endpoint("demo", "hello", HELLO, "GET", "/hello/:name")
         .await?;
     let baseline = BaselineProcess::start().await?;
@@ -46,6 +46,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
     http::run(node.addr, picloud_raw.clone(), warm_up)
         .await?
         .check("picloud warm-up")?;
+    admin.settle().await?;
     http::run(baseline.addr, baseline_raw.clone(), warm_up)
         .await?
         .check("baseline warm-up")?;
@@ -55,6 +56,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
         let a = http::run(node.addr, picloud_raw.clone(), throughput)
             .await?
             .check("picloud")?;
+        // Recording the runs is part of their cost: the baseline must not
+        // run while the node still writes them.
+        admin.settle().await?;
         let b = http::run(baseline.addr, baseline_raw.clone(), throughput)
             .await?
             .check("bare axum")?;
@@ -68,6 +72,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
         let a = http::run(node.addr, picloud_raw.clone(), latency)
             .await?
             .check("picloud")?;
+        admin.settle().await?;
         let b = http::run(baseline.addr, baseline_raw.clone(), latency)
             .await?
             .check("bare axum")?;

@@ -3,7 +3,7 @@
 //! over 20 s of idleness. The goal is zero ticks and under one wake-up a second.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::figures::Bench;
 use crate::figures::hot_path::{HELLO, PATH};
@@ -32,20 +32,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
     let after_load = measure(&node, &mut admin, window).await?;
     // Then the same once the log has stopped growing: what is left is true idleness
     // (timers, polling), without the backlog of invocation records.
-    let drain_start = Instant::now();
-    let mut last = log_state(&mut admin).await?;
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = log_state(&mut admin).await?;
-        if now == last && now.0 == 0 {
-            break;
-        }
-        if drain_start.elapsed() > Duration::from_secs(300) {
-            anyhow::bail!("the log was still growing 300 s after load");
-        }
-        last = now;
-    }
-    let drained_in = drain_start.elapsed();
+    let drained_in = admin.settle().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let drained = measure(&node, &mut admin, window).await?;
     node.stop().await?;
@@ -107,11 +94,11 @@ struct Window {
 }
 
 async fn measure(node: &Node, admin: &mut Admin, window: Duration) -> anyhow::Result<Window> {
-    let open = log_state(admin).await?;
+    let open = admin.log_state().await?;
     let before = node.cpu_sample()?;
     tokio::time::sleep(window).await;
     let after = node.cpu_sample()?;
-    let close = log_state(admin).await?;
+    let close = admin.log_state().await?;
     Ok(Window {
         ticks: after.ticks.saturating_sub(before.ticks),
         wakeups: after
@@ -122,23 +109,4 @@ async fn measure(node: &Node, admin: &mut Admin, window: Duration) -> anyhow::Re
         lag_close: close.0,
         appended: close.1 - open.1,
     })
-}
-
-/// The read models' state: (events still to apply summed over projections, the
-/// log's head position).
-async fn log_state(admin: &mut Admin) -> anyhow::Result<(i64, i64)> {
-    let answer = admin
-        .call("GET", "/api/v1/admin/projections", serde_json::Value::Null)
-        .await?;
-    let all = answer["projections"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let lag = all.iter().filter_map(|p| p["lag"].as_i64()).sum();
-    let head = all
-        .iter()
-        .filter_map(|p| Some(p["checkpoint"].as_i64()? + p["lag"].as_i64()?))
-        .max()
-        .unwrap_or(0);
-    Ok((lag, head))
 }

@@ -212,6 +212,22 @@ pub struct InvocationsProjection;
 impl InvocationsProjection {
     pub const NAME: &'static str = "invocations";
     pub const COLLECTION: &'static str = "invocations";
+    /// A synchronous run's record, the only event of its stream: its writer (the
+    /// recorder) puts `run_doc` with it (`Store::append_projected`).
+    pub const RUN_RECORD: &'static str = "InvocationCompleted";
+
+    /// The whole document of a synchronous run.
+    pub fn run_doc(record: &InvocationRecord) -> Doc {
+        Doc {
+            collection: Self::COLLECTION.to_owned(),
+            key: record.id.clone(),
+            app: Some(record.app_id.clone()),
+            sort: record.started_at.timestamp_micros(),
+            tag1: Some(record.status.as_str().to_owned()),
+            tag2: Some(record.script_id.clone()),
+            body: serde_json::to_value(record).unwrap_or_default(),
+        }
+    }
 }
 
 impl Projection for InvocationsProjection {
@@ -221,6 +237,10 @@ impl Projection for InvocationsProjection {
 
     fn collections(&self) -> &[&'static str] {
         &[Self::COLLECTION]
+    }
+
+    fn skipped_when_following(&self) -> Option<&'static str> {
+        Some(Self::RUN_RECORD)
     }
 
     fn apply(&self, event: &RecordedEvent) -> Vec<RowOp> {
@@ -246,14 +266,7 @@ impl Projection for InvocationsProjection {
         match decoded {
             // A synchronous run: the whole document at once.
             InvocationEvent::InvocationCompleted(record) if record.attempt == 0 => {
-                vec![RowOp::Put(doc(
-                    &record.id,
-                    Some(record.app_id.clone()),
-                    record.started_at.timestamp_micros(),
-                    record.status.as_str(),
-                    Some(record.script_id.clone()),
-                    record_body(&record),
-                ))]
+                vec![RowOp::Put(Self::run_doc(&record))]
             }
             // The last attempt of an asynchronous invocation (a dead one carries
             // status `dead`; its error says why).
@@ -338,6 +351,11 @@ impl Projection for OutboxProjection {
 
     fn collections(&self) -> &[&'static str] {
         &[crate::readmodel::DELIVERIES]
+    }
+
+    /// A synchronous run's record leaves the outbox alone.
+    fn skipped_when_following(&self) -> Option<&'static str> {
+        Some(InvocationsProjection::RUN_RECORD)
     }
 
     fn apply(&self, event: &RecordedEvent) -> Vec<RowOp> {

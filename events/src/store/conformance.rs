@@ -22,6 +22,7 @@ pub use append::{
     append_and_read_round_trip_every_field, append_many_appends_every_stream_in_one_go,
     append_many_is_all_or_nothing, append_many_of_many_streams_lands_in_order,
     append_many_with_a_conflict_in_the_middle_writes_nothing,
+    append_projected_writes_the_events_and_the_documents_together,
     append_to_an_existing_stream_with_no_stream_is_a_conflict,
     append_with_any_appends_whatever_the_stream_holds,
     append_with_exact_version_on_a_missing_stream_is_a_conflict,
@@ -43,13 +44,14 @@ pub use outbox::{
     next_delivery_at_is_the_earliest_due_row_or_lease_end,
 };
 pub use projection::{
+    a_follower_skips_written_through_events_and_a_replay_applies_them,
     catch_up_applies_the_log_and_rebuild_gives_the_same_state,
     follow_applies_new_events_and_stops_on_shutdown,
 };
 pub use read::{
     browse_filters_by_every_field, head_position_is_zero_then_the_last_position, ping_answers,
     read_all_is_in_position_order_and_pages_with_after,
-    read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned,
+    read_selected_answers_the_selection_and_how_far_it_scanned,
     read_stream_starts_at_from_version_and_stops_at_limit, wakeup_fires_after_an_append,
 };
 pub use readmodel::{

@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::sql::{self, EventColumns, EventRow, Param};
-use super::{Backend, ReadAll, ReadPrefixed, Store};
+use super::{Backend, ReadAll, ReadSelected, Selection, Store};
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
@@ -193,8 +193,14 @@ impl Store for PgStore {
         Backend::Postgres
     }
 
-    async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
-        let appended = append::append_many(&self.pool, &self.hooks, &writes).await?;
+    async fn append_projected(
+        &self,
+        writes: &[StreamWrite],
+        projection: &str,
+        docs: &[Doc],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let appended =
+            append::append_many(&self.pool, &self.hooks, writes, (projection, docs)).await?;
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(appended)
     }
@@ -324,12 +330,12 @@ impl Store for PgStore {
         })
     }
 
-    async fn read_prefixed(
+    async fn read_selected(
         &self,
         after: i64,
         scan: usize,
-        prefixes: &[&str],
-    ) -> Result<ReadPrefixed, StoreError> {
+        selection: &Selection<'_>,
+    ) -> Result<ReadSelected, StoreError> {
         // The scanned window, cut before its first row that is not settled.
         let row = sqlx::query(AssertSqlSafe(format!(
             "WITH {READ_HORIZON}, \
@@ -348,7 +354,7 @@ impl Store for PgStore {
         let reached: Option<i64> = row.try_get("reached")?;
         let pending: bool = row.try_get("pending")?;
         let Some(reached) = reached else {
-            return Ok(ReadPrefixed {
+            return Ok(ReadSelected {
                 events: Vec::new(),
                 reached: after,
                 pending,
@@ -358,11 +364,11 @@ impl Store for PgStore {
         // commit a position in (after, reached] would have a smaller xid than the
         // settled row at `reached` (positions and xids rise together), so an xid
         // below the horizon: it has ended. A second statement sees the same rows.
-        let built = sql::prefixed_rows_query(after, reached, prefixes);
+        let built = sql::selected_rows_query(after, reached, selection);
         let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
             .fetch_all(&self.pool)
             .await?;
-        Ok(ReadPrefixed {
+        Ok(ReadSelected {
             events: decode_events(rows)?,
             reached,
             pending,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::error::StoreError;
 use crate::event::{EventFilter, Metadata, NewEvent, RecordedEvent, StreamWrite};
 use crate::readmodel::{Doc, DocQuery, RowOp};
+use crate::store::Selection;
 use crate::upcast::upcast;
 
 /// The columns of `events` a reader selects, in the order `EventRow` expects.
@@ -319,28 +320,38 @@ pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
 }
 
 /// A `LIMIT` value: SQL wants a signed integer.
-/// The events of streams starting with one of `prefixes` in the position range
-/// `(after, reached]`, ascending. Streams are matched with `substr`, so the test
-/// does not depend on a collation.
-pub(crate) fn prefixed_rows_query(after: i64, reached: i64, prefixes: &[&str]) -> Built {
+/// The `selection`'s events in the position range `(after, reached]`,
+/// ascending. Streams are matched with `substr`, so the test does not depend on
+/// a collation.
+pub(crate) fn selected_rows_query(after: i64, reached: i64, selection: &Selection<'_>) -> Built {
     let mut q = Built::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE"));
     q.and("position", ">", Param::Int(after));
     q.and("position", "<=", Param::Int(reached));
-    let mut tests = Vec::with_capacity(prefixes.len());
-    for prefix in prefixes {
-        q.params.push(Param::Text((*prefix).to_owned()));
-        tests.push(format!(
-            "substr(stream, 1, {}) = ${}",
-            prefix.chars().count(),
+    if let Some(prefixes) = selection.prefixes {
+        let mut tests = Vec::with_capacity(prefixes.len());
+        for prefix in prefixes {
+            q.params.push(Param::Text((*prefix).to_owned()));
+            tests.push(format!(
+                "substr(stream, 1, {}) = ${}",
+                prefix.chars().count(),
+                q.params.len()
+            ));
+        }
+        let test = if tests.is_empty() {
+            "FALSE".to_owned()
+        } else {
+            tests.join(" OR ")
+        };
+        q.sql.push_str(&format!(" AND ({test})"));
+    }
+    if let Some(event_type) = selection.except_openers {
+        q.params.push(Param::Text(event_type.to_owned()));
+        q.sql.push_str(&format!(
+            " AND NOT (version = 1 AND event_type = ${})",
             q.params.len()
         ));
     }
-    let test = if tests.is_empty() {
-        "FALSE".to_owned()
-    } else {
-        tests.join(" OR ")
-    };
-    q.sql.push_str(&format!(" AND ({test}) ORDER BY position"));
+    q.sql.push_str(" ORDER BY position");
     q
 }
 

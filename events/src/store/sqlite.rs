@@ -23,7 +23,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use tokio::sync::watch;
 
 use super::sql::{self, EventColumns, EventRow, Param};
-use super::{Backend, ReadAll, ReadPrefixed, Store};
+use super::{Backend, ReadAll, ReadSelected, Selection, Store};
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
@@ -123,8 +123,13 @@ impl Store for SqliteStore {
         Backend::Sqlite
     }
 
-    async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
-        let appended = append::append_many(&self.writer, &writes).await?;
+    async fn append_projected(
+        &self,
+        writes: &[StreamWrite],
+        projection: &str,
+        docs: &[Doc],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let appended = append::append_many(&self.writer, writes, (projection, docs)).await?;
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(appended)
     }
@@ -213,12 +218,12 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn read_prefixed(
+    async fn read_selected(
         &self,
         after: i64,
         scan: usize,
-        prefixes: &[&str],
-    ) -> Result<ReadPrefixed, StoreError> {
+        selection: &Selection<'_>,
+    ) -> Result<ReadSelected, StoreError> {
         let reached: Option<i64> = sqlx::query_scalar(
             "SELECT max(position) FROM \
              (SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2)",
@@ -228,17 +233,17 @@ impl Store for SqliteStore {
         .fetch_one(&self.reader)
         .await?;
         let Some(reached) = reached else {
-            return Ok(ReadPrefixed {
+            return Ok(ReadSelected {
                 reached: after,
-                ..ReadPrefixed::default()
+                ..ReadSelected::default()
             });
         };
         // Commit order is position order: the range (after, reached] is final.
-        let built = sql::prefixed_rows_query(after, reached, prefixes);
+        let built = sql::selected_rows_query(after, reached, selection);
         let rows = bind_all(sqlx::query(AssertSqlSafe(built.sql)), built.params)
             .fetch_all(&self.reader)
             .await?;
-        Ok(ReadPrefixed {
+        Ok(ReadSelected {
             events: decode_events(rows)?,
             reached,
             pending: false,

@@ -442,3 +442,59 @@ pub async fn append_many_of_many_streams_lands_in_order(store: Arc<dyn Store>) {
         assert_eq!(a.last_position, all[i - 1].position, "{}", w.stream);
     }
 }
+
+pub async fn append_projected_writes_the_events_and_the_documents_together(store: Arc<dyn Store>) {
+    use crate::readmodel::Doc;
+    let doc = |key: &str| Doc {
+        collection: "runs".into(),
+        key: key.into(),
+        app: Some("app-1".into()),
+        sort: 7,
+        tag1: Some("succeeded".into()),
+        tag2: None,
+        body: json!({ "id": key }),
+    };
+    let write = |stream: &str| StreamWrite {
+        stream: stream.into(),
+        expected: ExpectedVersion::NoStream,
+        events: vec![event("Run", json!({ "stream": stream }))],
+    };
+    let appended = store
+        .append_projected(
+            &[write("run-1"), write("run-2")],
+            "runs",
+            &[doc("run-1"), doc("run-2")],
+        )
+        .await
+        .expect("append_projected");
+    assert_eq!(appended.len(), 2);
+    assert_eq!(
+        store.read_all(0, 10).await.expect("read_all").events.len(),
+        2
+    );
+    for key in ["run-1", "run-2"] {
+        assert_eq!(
+            store.get_doc("runs", key).await.expect("get_doc"),
+            Some(doc(key)),
+            "the document of {key} went in with its event"
+        );
+    }
+    assert_eq!(
+        store.checkpoint("runs").await.expect("checkpoint"),
+        0,
+        "the projection's checkpoint is its follower's business"
+    );
+
+    // A conflict on any stream writes no event and no document.
+    let conflicted = conflict(
+        store
+            .append_projected(&[write("run-3"), write("run-1")], "runs", &[doc("run-3")])
+            .await,
+    );
+    assert_eq!(conflicted.stream, "run-1");
+    assert_eq!(
+        store.read_all(0, 10).await.expect("read_all").events.len(),
+        2
+    );
+    assert_eq!(store.get_doc("runs", "run-3").await.expect("get_doc"), None);
+}

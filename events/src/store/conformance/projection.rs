@@ -202,3 +202,162 @@ pub async fn follow_applies_new_events_and_stops_on_shutdown(store: Arc<dyn Stor
         .expect("follow task");
     assert!(ended.is_ok(), "{ended:?}");
 }
+
+/// Documents of "runs": a `Run` that opens its stream is written through by its
+/// writer (`append_projected`), so a follower skips it; any other event is
+/// projected as usual. Each document says who wrote it.
+struct Runs;
+
+const RUNS: &str = "runs";
+
+impl Runs {
+    fn doc(stream: &str, version: u64, by: &str) -> Doc {
+        Doc {
+            collection: RUNS.into(),
+            key: stream.into(),
+            app: None,
+            sort: i64::try_from(version).unwrap_or(0),
+            tag1: Some(by.into()),
+            tag2: None,
+            body: json!({ "version": version, "by": by }),
+        }
+    }
+}
+
+impl Projection for Runs {
+    fn name(&self) -> &str {
+        "runs"
+    }
+
+    fn collections(&self) -> &[&'static str] {
+        &[RUNS]
+    }
+
+    fn apply(&self, event: &RecordedEvent) -> Vec<RowOp> {
+        vec![RowOp::Put(Runs::doc(
+            &event.stream,
+            event.version,
+            "projector",
+        ))]
+    }
+
+    fn skipped_when_following(&self) -> Option<&'static str> {
+        Some("Run")
+    }
+}
+
+/// Wait until the follower's progress reaches the head; the head.
+async fn caught_up(store: &dyn Store, progress: &mut watch::Receiver<i64>, what: &str) -> i64 {
+    let head = store.head_position().await.expect("head");
+    tokio::time::timeout(Duration::from_secs(10), progress.wait_for(|p| *p >= head))
+        .await
+        .expect(what)
+        .expect("follow is running");
+    head
+}
+
+async fn written_by(store: &dyn Store, stream: &str) -> Option<(u64, String)> {
+    let doc = store.get_doc(RUNS, stream).await.expect("get_doc")?;
+    Some((
+        doc.body["version"].as_u64().unwrap_or(0),
+        doc.body["by"].as_str().unwrap_or("").to_owned(),
+    ))
+}
+
+pub async fn a_follower_skips_written_through_events_and_a_replay_applies_them(
+    store: Arc<dyn Store>,
+) {
+    // Written before any follower, without its document (as an older writer did).
+    store
+        .append(
+            "r-1",
+            ExpectedVersion::NoStream,
+            vec![event("Run", json!({}))],
+        )
+        .await
+        .expect("append");
+
+    let (progress_tx, mut progress) = watch::channel(-1);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let follower = tokio::spawn(projection::follow(
+        store.clone(),
+        Arc::new(Runs),
+        progress_tx,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    caught_up(
+        store.as_ref(),
+        &mut progress,
+        "the follower replays the log it found",
+    )
+    .await;
+    assert_eq!(
+        written_by(store.as_ref(), "r-1").await,
+        Some((1, "projector".into())),
+        "up to the head found at the start, a written-through type is applied"
+    );
+
+    // Written through while following: the follower leaves it to its writer.
+    let write = |stream: &str, event_type: &str, expected| crate::event::StreamWrite {
+        stream: stream.into(),
+        expected,
+        events: vec![event(event_type, json!({}))],
+    };
+    store
+        .append_projected(
+            &[write("r-2", "Run", ExpectedVersion::NoStream)],
+            "runs",
+            &[Runs::doc("r-2", 1, "writer")],
+        )
+        .await
+        .expect("append_projected");
+    // Not an opener, and another type: both projected by the follower.
+    store
+        .append_many(vec![
+            write("r-1", "Run", ExpectedVersion::Exact(1)),
+            write("n-1", "Note", ExpectedVersion::NoStream),
+        ])
+        .await
+        .expect("append_many");
+    let head = caught_up(
+        store.as_ref(),
+        &mut progress,
+        "the follower moves past what it skips",
+    )
+    .await;
+    assert_eq!(
+        written_by(store.as_ref(), "r-2").await,
+        Some((1, "writer".into())),
+        "an opener of the written-through type is not read again"
+    );
+    assert_eq!(
+        written_by(store.as_ref(), "r-1").await,
+        Some((2, "projector".into()))
+    );
+    assert_eq!(
+        written_by(store.as_ref(), "n-1").await,
+        Some((1, "projector".into()))
+    );
+    assert_eq!(store.checkpoint("runs").await.expect("checkpoint"), head);
+    stop_tx.send(()).expect("follow listens for shutdown");
+    let ended = tokio::time::timeout(Duration::from_secs(5), follower)
+        .await
+        .expect("follow stops on shutdown")
+        .expect("follow task");
+    assert!(ended.is_ok(), "{ended:?}");
+
+    // A rebuild clears the documents, so it applies every event up to the head.
+    let rebuilt_at = projection::rebuild(store.as_ref(), &Runs)
+        .await
+        .expect("rebuild");
+    assert_eq!(rebuilt_at, head);
+    for (stream, version) in [("r-1", 2), ("r-2", 1), ("n-1", 1)] {
+        assert_eq!(
+            written_by(store.as_ref(), stream).await,
+            Some((version, "projector".into())),
+            "{stream} after the rebuild"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{event, event_by};
 use crate::event::{EventFilter, ExpectedVersion, NewEvent};
-use crate::store::Store;
+use crate::store::{Selection, Store};
 
 pub async fn read_stream_starts_at_from_version_and_stops_at_limit(store: Arc<dyn Store>) {
     let events: Vec<NewEvent> = (1..=5).map(|i| event("N", json!({ "i": i }))).collect();
@@ -116,9 +116,7 @@ pub async fn read_all_is_in_position_order_and_pages_with_after(store: Arc<dyn S
     );
 }
 
-pub async fn read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned(
-    store: Arc<dyn Store>,
-) {
+pub async fn read_selected_answers_the_selection_and_how_far_it_scanned(store: Arc<dyn Store>) {
     let streams = [
         "app-1",
         "invocation-1",
@@ -141,6 +139,7 @@ pub async fn read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned(
             .expect("append");
     }
     let prefixes = ["app-", "user-"];
+    let streams_only = Selection::streams(&prefixes);
     let all = store.read_all(0, 100).await.expect("read_all").events;
     let head = all.last().map(|e| e.position).unwrap_or(0);
     let wanted: Vec<_> = all
@@ -152,9 +151,9 @@ pub async fn read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned(
 
     // One read covering everything.
     let read = store
-        .read_prefixed(0, 100, &prefixes)
+        .read_selected(0, 100, &streams_only)
         .await
-        .expect("read_prefixed");
+        .expect("read_selected");
     assert_eq!(read.events, wanted);
     assert_eq!(read.reached, head);
     assert!(!read.pending);
@@ -166,9 +165,9 @@ pub async fn read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned(
     let mut reads = 0;
     loop {
         let page = store
-            .read_prefixed(after, 2, &prefixes)
+            .read_selected(after, 2, &streams_only)
             .await
-            .expect("read_prefixed");
+            .expect("read_selected");
         if page.reached == after {
             assert!(page.events.is_empty());
             break;
@@ -194,22 +193,60 @@ pub async fn read_prefixed_answers_the_wanted_streams_and_how_far_it_scanned(
 
     // No prefixes: nothing answered, the scan still moves on.
     let read = store
-        .read_prefixed(0, 100, &[])
+        .read_selected(0, 100, &Selection::streams(&[]))
         .await
-        .expect("read_prefixed");
+        .expect("read_selected");
     assert!(read.events.is_empty());
     assert_eq!(read.reached, head);
     // Past the head, and a scan of nothing.
     let read = store
-        .read_prefixed(head, 100, &prefixes)
+        .read_selected(head, 100, &streams_only)
         .await
-        .expect("read_prefixed");
+        .expect("read_selected");
     assert_eq!((read.events.len(), read.reached), (0, head));
     let read = store
-        .read_prefixed(0, 0, &prefixes)
+        .read_selected(0, 0, &streams_only)
         .await
-        .expect("read_prefixed");
+        .expect("read_selected");
     assert_eq!((read.events.len(), read.reached), (0, 0));
+
+    // Leaving out the events of one type that open their stream: the second
+    // `N` of user-1 stays, as does an opener of another type.
+    let other = store
+        .append(
+            "other-1",
+            ExpectedVersion::NoStream,
+            vec![event("M", json!({}))],
+        )
+        .await
+        .expect("append");
+    let read = store
+        .read_selected(0, 100, &Selection::except_openers("N"))
+        .await
+        .expect("read_selected");
+    let kept: Vec<(&str, u64)> = read
+        .events
+        .iter()
+        .map(|e| (e.stream.as_str(), e.version))
+        .collect();
+    assert_eq!(kept, [("user-1", 2), ("other-1", 1)]);
+    assert_eq!(read.reached, other.last_position);
+    // Both at once: the streams' events, less their openers of that type.
+    let both = Selection {
+        prefixes: Some(&prefixes),
+        except_openers: Some("N"),
+    };
+    let read = store
+        .read_selected(0, 100, &both)
+        .await
+        .expect("read_selected");
+    let kept: Vec<(&str, u64)> = read
+        .events
+        .iter()
+        .map(|e| (e.stream.as_str(), e.version))
+        .collect();
+    assert_eq!(kept, [("user-1", 2)]);
+    assert_eq!(read.reached, other.last_position);
 }
 
 pub async fn browse_filters_by_every_field(store: Arc<dyn Store>) {

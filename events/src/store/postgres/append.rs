@@ -14,6 +14,7 @@ use sqlx::{Postgres, Row};
 use super::TestHooks;
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, ExpectedVersion, StreamWrite};
+use crate::readmodel::Doc;
 use crate::store::sql::{self, EventPayload};
 
 /// How often an append that lost a race on the unique (stream, version) index is
@@ -31,14 +32,17 @@ enum Attempt {
     Raced,
 }
 
+/// Append `writes` and put `docs` (of that projection; often none) in the
+/// same transaction (`Store::append_projected`).
 pub(super) async fn append_many(
     pool: &PgPool,
     hooks: &TestHooks,
     writes: &[StreamWrite],
+    docs: (&str, &[Doc]),
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
     for _ in 0..APPEND_ATTEMPTS {
-        if let Attempt::Done(appended) = append_once(pool, hooks, writes).await? {
+        if let Attempt::Done(appended) = append_once(pool, hooks, writes, docs).await? {
             return Ok(appended);
         }
     }
@@ -59,21 +63,26 @@ async fn append_once(
     pool: &PgPool,
     hooks: &TestHooks,
     writes: &[StreamWrite],
+    (projection, docs): (&str, &[Doc]),
 ) -> Result<Attempt, StoreError> {
     let call = Call::new(writes)?;
-    let rows = match hooks.commit_delay_max {
-        None => call.query().fetch_all(pool).await,
-        // Tests: an explicit transaction, so the commit can be held back.
-        Some(max) => {
-            let mut tx = pool.begin().await?;
-            let rows = call.query().fetch_all(&mut *tx).await;
-            if rows.is_ok() {
-                // After a conflict nothing was written: committing only frees locks.
+    let rows = if docs.is_empty() && hooks.commit_delay_max.is_none() {
+        call.query().fetch_all(pool).await
+    } else {
+        // The documents go in the append's transaction; tests may hold its commit back.
+        let mut tx = pool.begin().await?;
+        let rows = call.query().fetch_all(&mut *tx).await;
+        if let Ok(rows) = &rows {
+            // A conflict wrote nothing: dropping `tx` rolls back, and no document goes in.
+            let appended = outcome(writes, rows)?;
+            super::readmodel::put_many(&mut tx, projection, docs).await?;
+            if let Some(max) = hooks.commit_delay_max {
                 tokio::time::sleep(random_up_to(max)).await;
-                tx.commit().await?;
             }
-            rows
+            tx.commit().await?;
+            return Ok(Attempt::Done(appended));
         }
+        rows
     };
     match rows {
         Ok(rows) => outcome(writes, &rows).map(Attempt::Done),

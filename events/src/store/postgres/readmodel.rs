@@ -32,19 +32,19 @@ pub(super) async fn apply(
     for run in sql::gather_puts(ops) {
         let op = match run {
             OpRun::Puts(docs) => {
-                put_many(&mut tx, projection, docs).await?;
+                put_many(&mut tx, projection, &docs).await?;
                 continue;
             }
             OpRun::One(op) => op,
         };
         match op {
-            RowOp::Put(doc) => put_many(&mut tx, projection, vec![doc]).await?,
+            RowOp::Put(doc) => put_many(&mut tx, projection, &[doc]).await?,
             RowOp::Merge(doc) => {
                 let doc = match get_doc(&mut tx, &doc.collection, &doc.key, true).await? {
                     Some(stored) => readmodel::merge(stored, doc),
                     None => doc,
                 };
-                put_many(&mut tx, projection, vec![doc]).await?;
+                put_many(&mut tx, projection, &[doc]).await?;
             }
             RowOp::Delete { collection, key } => {
                 sqlx::query(sql::DELETE_DOC)
@@ -77,11 +77,14 @@ pub(super) async fn apply(
 
 /// Upsert documents in one statement, one array per column. The keys must be
 /// distinct (`sql::gather_puts` sees to it): an upsert may not touch a row twice.
-async fn put_many(
+pub(super) async fn put_many(
     conn: &mut PgConnection,
     projection: &str,
-    docs: Vec<Doc>,
+    docs: &[Doc],
 ) -> Result<(), StoreError> {
+    if docs.is_empty() {
+        return Ok(());
+    }
     let n = docs.len();
     let mut collection = Vec::with_capacity(n);
     let mut key = Vec::with_capacity(n);
@@ -92,12 +95,12 @@ async fn put_many(
     let mut body = Vec::with_capacity(n);
     for doc in docs {
         body.push(doc.body.to_string());
-        collection.push(doc.collection);
-        key.push(doc.key);
-        app.push(doc.app);
+        collection.push(doc.collection.as_str());
+        key.push(doc.key.as_str());
+        app.push(doc.app.as_deref());
         sort.push(doc.sort);
-        tag1.push(doc.tag1);
-        tag2.push(doc.tag2);
+        tag1.push(doc.tag1.as_deref());
+        tag2.push(doc.tag2.as_deref());
     }
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO read_models (collection, key, projection, app, sort, tag1, tag2, body) \

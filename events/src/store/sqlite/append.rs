@@ -15,6 +15,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 use super::batch::{self, MAX_ROWS};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, StreamWrite};
+use crate::readmodel::Doc;
 use crate::store::sql::{self, EventColumns};
 
 /// Columns bound per inserted event.
@@ -22,9 +23,12 @@ const EVENT_COLUMNS: usize = 8;
 /// Streams per version read (one variable each).
 const MAX_STREAMS: usize = 512;
 
+/// Append `writes` and put `docs` (of that projection; often none) in the
+/// same transaction (`Store::append_projected`).
 pub(super) async fn append_many(
     writer: &SqlitePool,
     writes: &[StreamWrite],
+    (projection, docs): (&str, &[Doc]),
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
     let recorded_at = sql::now_micros();
@@ -70,6 +74,7 @@ pub(super) async fn append_many(
             last_position,
         });
     }
+    super::readmodel::put_many(&mut tx, projection, docs).await?;
     tx.commit().await?;
     Ok(appended)
 }

@@ -75,7 +75,7 @@ pub(super) async fn apply(
 }
 
 /// Upsert documents, many per statement (see `batch.rs`).
-async fn put_many(
+pub(super) async fn put_many(
     conn: &mut SqliteConnection,
     projection: &str,
     docs: &[Doc],

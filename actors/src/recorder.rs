@@ -71,8 +71,9 @@ impl Recorder {
         self.stop.send_replace(true);
     }
 
-    /// Queue a record; waits while the queue is full. A record the writer no
-    /// longer takes (it has stopped) is counted in `dropped`.
+    /// Queue a record; waits while the queue is full (the record is queued even
+    /// if the caller is dropped while it waits). A record the writer no longer
+    /// takes (it has stopped) is counted in `dropped`.
     pub async fn record(&self, record: InvocationRecord, metadata: Metadata) {
         let item = match self.tx.try_send((record, metadata)) {
             Ok(()) => return,
@@ -82,9 +83,15 @@ impl Recorder {
                 return;
             }
         };
-        if self.tx.send(item).await.is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        // The wait is its own task: a handler dropped meanwhile (its client went
+        // away) does not take the record with it.
+        let (tx, dropped) = (self.tx.clone(), self.dropped.clone());
+        let wait = tokio::spawn(async move {
+            if tx.send(item).await.is_err() {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let _ = wait.await;
     }
 }
 

@@ -39,6 +39,9 @@ pub mod supervisor;
 pub mod users;
 pub mod validate;
 
+#[cfg(test)]
+mod test_support;
+
 pub use app::{AppCommand, CommandError, CommandOutcome, SecretText};
 pub use catalog::{AppEntry, Catalog};
 pub use keys::{KeySource, MasterKey};

@@ -141,27 +141,10 @@ fn label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
     use picloud_events::domain::InvocationStatus;
 
     fn record(ms: f64, status: InvocationStatus) -> InvocationRecord {
-        InvocationRecord {
-            id: "i".into(),
-            app_id: "a\"pp".into(),
-            script_id: "s".into(),
-            script_version: 1,
-            trigger: "http".into(),
-            status,
-            started_at: Utc::now(),
-            ended_at: Utc::now(),
-            duration_ms: ms,
-            response_status: Some(200),
-            logs: Vec::new(),
-            logs_truncated: false,
-            error: None,
-            request_id: None,
-            attempt: 0,
-        }
+        crate::test_support::record("i", "a\"pp", ms, status)
     }
 
     #[test]

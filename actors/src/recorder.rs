@@ -198,30 +198,18 @@ async fn flush(store: &dyn Store, writes: &[StreamWrite], docs: &[Doc]) -> bool 
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
     use picloud_events::domain::InvocationStatus;
     use picloud_events::store::sqlite::SqliteStore;
 
     use super::*;
 
     fn run(i: usize) -> InvocationRecord {
-        InvocationRecord {
-            id: format!("run-{i}"),
-            app_id: "app-1".into(),
-            script_id: "script-1".into(),
-            script_version: 1,
-            trigger: "http".into(),
-            status: InvocationStatus::Succeeded,
-            started_at: Utc::now(),
-            ended_at: Utc::now(),
-            duration_ms: 0.1,
-            response_status: Some(200),
-            logs: Vec::new(),
-            logs_truncated: false,
-            error: None,
-            request_id: None,
-            attempt: 0,
-        }
+        crate::test_support::record(
+            &format!("run-{i}"),
+            "app-1",
+            0.1,
+            InvocationStatus::Succeeded,
+        )
     }
 
     /// A queue far smaller than the load: handlers wait for room, and every

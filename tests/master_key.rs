@@ -1,6 +1,7 @@
 //! The master key through the real binary: generated once into the data
 //! directory (mode 0600), secrets sealed under it on disk, and a node started with
-//! another key (or a malformed one) refusing to start with a clear error.
+//! another key (or a malformed one) refusing to start with a clear error; and the
+//! warning a node gives at start when the outbound HTTP guard is lifted.
 
 mod common;
 
@@ -126,4 +127,35 @@ fn the_key_file_seals_secrets_and_a_wrong_key_stops_the_node() {
     // The original key (the file) still opens everything.
     let node = Node::start(&data, None, &[("PICLOUD_MASTER_KEY", "")]);
     assert_eq!(node.get("/keys/read").text(), PLAINTEXT);
+}
+
+#[test]
+fn lifting_the_outbound_guard_is_warned_about_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let warning = "PICLOUD_HTTP_ALLOW_PRIVATE=1: scripts may reach private";
+    let node = Node::start(&dir.path().join("guarded"), None, &[]);
+    let text = format!(
+        "{}{}",
+        node.stdout(),
+        std::fs::read_to_string(&node.stderr).unwrap_or_default()
+    );
+    assert!(!text.contains(warning), "{text}");
+    node.stop();
+
+    let node = Node::start(
+        &dir.path().join("open"),
+        None,
+        &[("PICLOUD_HTTP_ALLOW_PRIVATE", "1")],
+    );
+    let text = format!(
+        "{}{}",
+        node.stdout(),
+        std::fs::read_to_string(&node.stderr).unwrap_or_default()
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains(warning))
+        .unwrap_or_else(|| panic!("no warning at start: {text}"));
+    assert!(line.contains("WARN"), "{line}");
+    node.stop();
 }

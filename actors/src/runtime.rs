@@ -379,6 +379,7 @@ impl Runtime {
     pub fn request_write(request: InvocationRequest, metadata: &Metadata) -> StreamWrite {
         let mut metadata = metadata.clone();
         metadata.app = Some(request.app_id.clone());
+        metadata.depth = (request.depth > 0).then_some(request.depth);
         StreamWrite {
             stream: stream::invocation(&request.id),
             expected: ExpectedVersion::NoStream,

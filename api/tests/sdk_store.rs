@@ -110,6 +110,66 @@ async fn a_secret_is_readable_by_scripts_and_nowhere_else() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_a_script_logs_or_throws_is_masked_in_its_record() {
+    let app = test_app().await;
+    let id = app_with_script(
+        &app,
+        "leak",
+        r#"let t = secrets::get("GH_TOKEN");
+           log::info("token is " + t);
+           print(`again ${t}!`);
+           throw "failed with " + t;"#,
+        None,
+    )
+    .await;
+    let r = app
+        .admin(
+            "PUT",
+            "/api/v1/admin/apps/leak/secrets/GH_TOKEN",
+            Some(json!({ "value": PLAINTEXT })),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let r = app.get(&format!("/leak/{id}/")).await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(!r.text().contains(PLAINTEXT), "{}", r.text());
+    assert!(r.text().contains("failed with [secret]"), "{}", r.text());
+    let invocation = r
+        .header("x-invocation-id")
+        .expect("invocation id")
+        .to_owned();
+
+    let mut detail = Value::Null;
+    for _ in 0..400 {
+        let r = app
+            .admin(
+                "GET",
+                &format!("/api/v1/admin/invocations/{invocation}"),
+                None,
+            )
+            .await;
+        if r.status == 200 {
+            detail = r.json();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(detail["status"], "failed", "{detail}");
+    assert_eq!(
+        detail["logs"][0]["message"], "token is [secret]",
+        "{detail}"
+    );
+    assert_eq!(detail["logs"][1]["message"], "again [secret]!", "{detail}");
+    assert!(
+        detail["error"].to_string().contains("failed with [secret]"),
+        "{detail}"
+    );
+    assert!(!detail.to_string().contains(PLAINTEXT), "{detail}");
+    assert!(!whole_log(&app).await.contains(PLAINTEXT));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_secret_writes_are_refused_and_change_nothing() {
     let app = test_app().await;
     app_with_script(&app, "bad", "1", None).await;
@@ -141,6 +201,11 @@ async fn bad_secret_writes_are_refused_and_change_nothing() {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
+    let r = app
+        .admin("DELETE", "/api/v1/admin/apps/bad/secrets/has%20space", None)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["field"], "name");
     let r = app
         .admin("GET", "/api/v1/admin/apps/bad/secrets", None)
         .await;
@@ -355,6 +420,74 @@ async fn kv_caps_are_clear_errors() {
     assert_eq!(r.status, 422, "{}", r.text());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_per_app_cap_is_a_clear_error_for_scripts_and_admins() {
+    use picloud_actors::services::MAX_KEYS_PER_APP;
+    let app = test_app().await;
+    let id = app_with_script(
+        &app,
+        "full",
+        r#"kv::set("last", 1);
+           let out = "stored";
+           try { kv::set("one-too-many", 1) } catch (e) { out = e }
+           kv::set("last", 2);
+           out"#,
+        None,
+    )
+    .await;
+    let app_id = app
+        .admin("GET", "/api/v1/admin/apps/full", None)
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("app id")
+        .to_owned();
+    // All but one key, straight into the store (the caps are the store's to keep).
+    for n in 0..MAX_KEYS_PER_APP - 1 {
+        app.runtime
+            .store
+            .kv_put(&app_id, &format!("k{n}"), "0", MAX_KEYS_PER_APP)
+            .await
+            .expect("below the cap");
+    }
+    let r = app.get(&format!("/full/{id}/")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let message = r.text();
+    assert!(
+        message.contains(&format!(
+            "kv: the app holds {MAX_KEYS_PER_APP} keys, the most it may"
+        )),
+        "{message}"
+    );
+    let r = app
+        .admin("GET", "/api/v1/admin/apps/full/kv/last", None)
+        .await;
+    assert_eq!(r.json()["value"], 2, "a key it holds can still change");
+
+    let r = app
+        .admin(
+            "PUT",
+            "/api/v1/admin/apps/full/kv/new",
+            Some(json!({ "value": 1 })),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "too_many_keys");
+    assert_eq!(r.json()["limit"], MAX_KEYS_PER_APP);
+    let r = app
+        .admin("DELETE", "/api/v1/admin/apps/full/kv/k0", None)
+        .await;
+    assert_eq!(r.status, 204);
+    let r = app
+        .admin(
+            "PUT",
+            "/api/v1/admin/apps/full/kv/new",
+            Some(json!({ "value": 1 })),
+        )
+        .await;
+    assert_eq!(r.status, 204, "room again after a delete: {}", r.text());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_increments_count_a_thousand() {
     let app = std::sync::Arc::new(test_app().await);
@@ -453,19 +586,34 @@ async fn a_manifest_grants_exactly_what_it_lists() {
     let id = app_with_script(
         &app,
         "perm",
-        r#"http::get("http://localhost:9/")"#,
+        r#"http::get("http://example.com/")"#,
         Some(manifest.clone()),
     )
     .await;
     let message = failure(&app.get(&format!("/perm/{id}/")).await);
     assert!(
         message.contains(
-            "http: permission_denied: host 'localhost' is not in this script's http.allow_hosts"
+            "http: permission_denied: host 'example.com' is not in this script's http.allow_hosts"
         ),
         "{message}"
     );
     assert_eq!(server.hits(), hits, "nothing was sent");
-    let redirect = server.url("/redirect/302?to=http%3A%2F%2Flocalhost%3A9%2Fjson");
+    // A denied address is refused by the guard, by its category: the manifest's
+    // refusal would name it.
+    let id = app_with_script(
+        &app,
+        "perm",
+        r#"http::get("http://169.254.169.254/latest/meta-data/")"#,
+        Some(manifest.clone()),
+    )
+    .await;
+    let message = failure(&app.get(&format!("/perm/{id}/")).await);
+    assert!(
+        message.contains("http: destination refused (metadata)"),
+        "{message}"
+    );
+    assert!(!message.contains("169.254"), "{message}");
+    let redirect = server.url("/redirect/302?to=http%3A%2F%2Fexample.com%2Fjson");
     let id = app_with_script(
         &app,
         "perm",
@@ -475,7 +623,7 @@ async fn a_manifest_grants_exactly_what_it_lists() {
     .await;
     let message = failure(&app.get(&format!("/perm/{id}/")).await);
     assert!(
-        message.contains("permission_denied: host 'localhost'"),
+        message.contains("permission_denied: host 'example.com'"),
         "{message}"
     );
 

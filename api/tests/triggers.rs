@@ -102,7 +102,9 @@ async fn a_webhook_delivery_is_queued_once_and_the_script_sees_it() {
     let (id, _) = webhook(
         &app,
         "hooked",
-        r#"log::info(`${ctx.event.kind} ${ctx.event.json.n} ${ctx.request.method} ${ctx.event.headers["x-custom"]}`); "ok""#,
+        r#"log::info(`${ctx.event.kind} ${ctx.event.json.n} ${ctx.request.method} ${ctx.event.headers["x-custom"]}`);
+           log::info(`${ctx.request.json.n} ${ctx.request.headers["x-custom"]} ${ctx.request.body} ${ctx.event.body}`);
+           "ok""#,
         None,
     )
     .await;
@@ -122,7 +124,10 @@ async fn a_webhook_delivery_is_queued_once_and_the_script_sees_it() {
 
     let doc = wait_doc(&app, &invocation, "succeeded").await;
     assert_eq!(doc["trigger"], "webhook");
-    assert_eq!(log_messages(&doc), ["webhook 42 POST yes"]);
+    assert_eq!(
+        log_messages(&doc),
+        ["webhook 42 POST yes", r#"42 yes {"n": 42} {"n": 42}"#]
+    );
     // Exactly one invocation for the two posts, and no credential in the log.
     let r = app
         .admin("GET", "/api/v1/admin/apps/hooked/invocations", None)
@@ -212,6 +217,21 @@ async fn signed_webhooks_need_a_valid_signature() {
     )
     .await;
     assert_eq!(r.status, 202, "{}", r.text());
+    let first = r.json()["invocation_id"].clone();
+    // GitHub redelivers with the same X-GitHub-Delivery: not queued twice.
+    let again = post_hook(
+        &app,
+        &id,
+        &[
+            ("x-hub-signature-256", gh.as_str()),
+            ("x-github-delivery", "d-1"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(again.status, 202, "{}", again.text());
+    assert_eq!(again.json()["invocation_id"], first);
+    assert_eq!(again.json()["duplicate"], true);
     // And the secret never shows in the event log.
     let r = app
         .admin("GET", "/api/v1/admin/events?type=TriggerCreated", None)
@@ -271,7 +291,14 @@ async fn disabled_deleted_or_oversized_deliveries_are_refused() {
 async fn trigger_settings_are_validated() {
     let app = app().await;
     let script = app.deploy("checked", "\"ok\"", None).await;
+    // A script of another app is no target: events stay within their app.
+    let foreign = app.deploy("elsewhere", "\"ok\"", None).await;
     let cases = [
+        (
+            "event",
+            json!({"script_id": foreign, "event": "order.paid"}),
+            "script_id",
+        ),
         (
             "cron",
             json!({"script_id": script, "schedule": "* * * *", "timezone": "UTC"}),
@@ -325,6 +352,33 @@ async fn trigger_settings_are_validated() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["event"], "order.paid");
+
+    // A cron trigger's next tick is in its answer and in the list.
+    let r = app
+        .admin(
+            "POST",
+            "/api/v1/admin/apps/checked/triggers/cron",
+            Some(
+                json!({"script_id": script, "schedule": "0 0 12 * * *", "timezone": "Asia/Tokyo"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let next = r.json()["next_fire_at"].clone();
+    assert!(
+        next.as_str()
+            .is_some_and(|n| n.ends_with("T12:00:00+09:00")),
+        "{next}"
+    );
+    let r = app
+        .admin("GET", "/api/v1/admin/apps/checked/triggers", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = r.json()["triggers"]
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["kind"] == "cron").cloned())
+        .expect("the cron trigger is listed");
+    assert_eq!(listed["next_fire_at"], next, "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,7 +488,14 @@ async fn a_cron_trigger_fires_every_second_through_the_outbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_deliveries_are_all_accepted_and_run_once() {
     let app = app().await;
-    let (id, _) = webhook(&app, "burst", "\"ok\"", None).await;
+    // The script counts its own runs, per delivery, in kv.
+    let (id, _) = webhook(
+        &app,
+        "burst",
+        r#"kv::incr("n:" + ctx.event.json.n, 1); "ok""#,
+        None,
+    )
+    .await;
     let mut tasks = Vec::new();
     for n in 0..1000 {
         let router = app.router.clone();
@@ -481,6 +542,23 @@ async fn a_thousand_concurrent_deliveries_are_all_accepted_and_run_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(completed, 1000);
+    // And each delivery's script ran exactly once: 1,000 counters, each at 1.
+    let app_id = app
+        .admin("GET", "/api/v1/admin/apps/burst", None)
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("app id")
+        .to_owned();
+    let counters = app
+        .runtime
+        .store
+        .kv_list(&app_id, "n:", None, 2000)
+        .await
+        .expect("kv list");
+    assert_eq!(counters.len(), 1000, "every delivery ran");
+    let twice: Vec<_> = counters.iter().filter(|e| e.value != "1").collect();
+    assert!(twice.is_empty(), "ran more than once: {twice:?}");
 }
 
 /// Deploy a named endpoint script in `slug` (no route); answers its id.
@@ -635,6 +713,22 @@ async fn an_emit_loop_is_cut_by_the_depth_limit() {
         "{doc}"
     );
     assert_eq!(invocations_of(&app, "loop", "event").await.len(), 8);
+    // The chain's depth is in each request's metadata: 1 to 8, once each.
+    let r = app
+        .admin(
+            "GET",
+            "/api/v1/admin/events?type=InvocationRequested&limit=100",
+            None,
+        )
+        .await;
+    let mut depths: Vec<u64> = r.json()["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["metadata"]["depth"].as_u64())
+        .collect();
+    depths.sort_unstable();
+    assert_eq!(depths, (1..=8).collect::<Vec<u64>>(), "{}", r.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,11 @@ pub struct Metadata {
     /// The app this event concerns, for browsing by app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// On an `InvocationRequested` queued by a script (`events::emit`,
+    /// `invoke::later`): how many runs deep its chain of causes is (1 for a run's
+    /// direct emit). A chain past the limit is cut (`sandbox/src/sdk/queue.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
     /// Schema version of the event type; old versions are upcast on read.
     #[serde(default = "one")]
     pub schema: u32,
@@ -82,6 +87,7 @@ impl Default for Metadata {
             correlation_id: None,
             node: None,
             app: None,
+            depth: None,
             schema: 1,
         }
     }

@@ -225,13 +225,15 @@ impl HttpClient {
 
         let mut redirects = 0;
         loop {
+            // The guard first: a denied literal address is refused by its category,
+            // never named in a manifest refusal.
+            self.inner.policy.check_url(&url)?;
             if let Some(patterns) = &request.allow_hosts {
                 let host = url.host_str().unwrap_or_default();
                 if !host_permitted(patterns, host) {
                     return Err(HttpError::HostNotPermitted(host.to_owned()));
                 }
             }
-            self.inner.policy.check_url(&url)?;
             let mut builder = self
                 .inner
                 .client
@@ -305,13 +307,16 @@ impl HttpClient {
         if let Some(refused) = refused_in(err) {
             return refused.into();
         }
+        // reqwest's own text names the URL, whose query may carry a secret: the
+        // node's log gets only the cause.
+        let cause = std::error::Error::source(err).map(ToString::to_string);
         if err.is_timeout() {
             HttpError::Timeout
         } else if err.is_connect() {
-            tracing::debug!(error = %err, "outbound connection failed");
+            tracing::debug!(cause = ?cause, "outbound connection failed");
             HttpError::Connect
         } else {
-            tracing::debug!(error = %err, "outbound request failed");
+            tracing::debug!(cause = ?cause, "outbound request failed");
             HttpError::Failed
         }
     }

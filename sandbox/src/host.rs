@@ -124,6 +124,9 @@ pub(crate) struct RunHost {
     pub(crate) queued: u32,
     /// The script's permissions manifest; `None`: the app's defaults (everything).
     pub(crate) permissions: Option<Arc<Permissions>>,
+    /// Secret values `secrets::get` handed to this run: masked in its captured log
+    /// and its error message when it ends.
+    pub(crate) revealed: Vec<String>,
 }
 
 impl RunHost {

@@ -122,6 +122,7 @@ impl Sandbox {
             },
             queued: 0,
             permissions: script.permissions.clone(),
+            revealed: Vec::new(),
         };
         let guard = RunGuard::enter(state);
 
@@ -138,10 +139,15 @@ impl Sandbox {
             Outcome::script_error(format!("internal error while running the script: {what}"))
         });
 
-        let (logs, logs_truncated) = guard
-            .finish()
-            .map(|state| state.log.into_parts())
-            .unwrap_or_default();
+        let mut outcome = outcome;
+        let (logs, logs_truncated) = match guard.finish() {
+            Some(state) => {
+                let (mut lines, truncated) = state.log.into_parts();
+                mask_secrets(&state.host.revealed, &mut lines, &mut outcome);
+                (lines, truncated)
+            }
+            None => (Vec::new(), false),
+        };
         RunResult {
             outcome,
             logs,
@@ -222,6 +228,32 @@ impl Default for Sandbox {
         Sandbox::new()
     }
 }
+
+/// Replaces every secret value the run read with `[secret]` in its log lines and
+/// its error message, longest value first (one secret may contain another).
+fn mask_secrets(revealed: &[String], logs: &mut [crate::LogLine], outcome: &mut Outcome) {
+    if revealed.is_empty() {
+        return;
+    }
+    let mut values: Vec<&str> = revealed.iter().map(String::as_str).collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mask = |text: &mut String| {
+        for value in &values {
+            if text.contains(value) {
+                *text = text.replace(value, SECRET_MASK);
+            }
+        }
+    };
+    for line in logs {
+        mask(&mut line.message);
+    }
+    if let Outcome::ScriptError { message, .. } = outcome {
+        mask(message);
+    }
+}
+
+/// What a secret value reads as in a run's log and error message.
+pub const SECRET_MASK: &str = "[secret]";
 
 fn internal_compile_error(message: &str) -> CompileError {
     CompileError {

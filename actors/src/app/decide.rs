@@ -546,6 +546,7 @@ pub fn decide(
             })
         }
         AppCommand::DeleteSecret { name } => {
+            validate_secret_name(name)?;
             if !app.secrets.contains_key(name) {
                 return Err(CommandError::NotFound("secret"));
             }

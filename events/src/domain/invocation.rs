@@ -292,6 +292,12 @@ impl Projection for InvocationsProjection {
                     "attempts": 0,
                     "max_attempts": request.max_attempts,
                     "depth": request.depth,
+                    // The detail's shape from the start (CONTRACT.md): null until
+                    // an attempt ends.
+                    "started_at": null,
+                    "ended_at": null,
+                    "duration_ms": null,
+                    "response_status": null,
                     "logs": [],
                 });
                 vec![RowOp::Put(doc(
@@ -394,5 +400,55 @@ impl Projection for OutboxProjection {
             }
             None => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::codec::encode;
+    use crate::event::Metadata;
+
+    #[test]
+    fn a_queued_invocation_has_the_detail_shape_with_nulls() {
+        let request = InvocationRequest {
+            id: "inv-1".into(),
+            app_id: "app-1".into(),
+            script_id: "script-1".into(),
+            trigger: "async".into(),
+            trigger_id: None,
+            event: serde_json::json!({"kind": "async"}),
+            request: None,
+            max_attempts: 5,
+            idempotency_key: "k".into(),
+            requested_at: chrono::Utc::now(),
+            depth: 0,
+        };
+        let new = encode(
+            &InvocationEvent::InvocationRequested(request),
+            &Metadata::default(),
+        );
+        let event = RecordedEvent {
+            position: 1,
+            stream: "invocation-inv-1".into(),
+            version: 1,
+            event_type: new.event_type,
+            data: new.data,
+            metadata: new.metadata,
+            recorded_at: chrono::Utc::now(),
+        };
+        let ops = InvocationsProjection.apply(&event);
+        let [RowOp::Put(doc)] = ops.as_slice() else {
+            panic!("one document: {ops:?}");
+        };
+        assert_eq!(doc.body["status"], "queued");
+        for field in ["started_at", "ended_at", "duration_ms", "response_status"] {
+            assert_eq!(
+                doc.body.get(field),
+                Some(&serde_json::Value::Null),
+                "{field}"
+            );
+        }
+        assert_eq!(doc.body["logs"], serde_json::json!([]));
     }
 }

@@ -1,7 +1,9 @@
 //! `secrets::get(name)`: the plaintext of one of the app's secrets.
 //!
 //! The value is opened on the node for this run only; it is never logged by the
-//! node, and an error never contains it. A missing secret throws (a script that
+//! node, and an error never contains it. If the script itself logs it or throws it,
+//! the run's captured log and error message show `[secret]` in its place (see
+//! `Sandbox::run_with_host`); what the script returns as its response is its own. A missing secret throws (a script that
 //! needs a token should not silently send an empty one).
 
 use rhai::plugin::*;
@@ -27,7 +29,15 @@ pub mod secrets_functions {
             Ok((secrets, host.caller.app_id.clone()))
         })?;
         match secrets.get(&app_id, name) {
-            Ok(Some(value)) => Ok(value),
+            Ok(Some(value)) => {
+                with_run_host("secrets", |host| {
+                    if !value.is_empty() && !host.revealed.contains(&value) {
+                        host.revealed.push(value.clone());
+                    }
+                    Ok(())
+                })?;
+                Ok(value)
+            }
             Ok(None) => Err(format!("secrets: no secret named '{name}' in this app").into()),
             Err(e) => Err(format!("secrets: {e}").into()),
         }

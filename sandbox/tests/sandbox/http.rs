@@ -85,6 +85,21 @@ fn a_non_2xx_status_is_an_answer_not_an_error() {
 }
 
 #[test]
+fn every_calling_form_of_get_and_delete_is_accepted() {
+    let r = run_http(
+        r#"let a = http::delete("$ALLOWED/echo").body;
+           let b = http::get("$ALLOWED/echo", #{ a: 1 }, #{ headers: #{ "x-form": "3" } }).body;
+           let c = http::get("$ALLOWED/echo", #{ headers: #{ "x-form": "2" } }).body;
+           [a.method, b.method, b.body, b.headers["x-form"], c.method, c.headers["x-form"]]"#,
+    );
+    let value: serde_json::Value = serde_json::from_str(&body(&r)).expect("json");
+    assert_eq!(
+        value,
+        serde_json::json!(["DELETE", "GET", r#"{"a":1}"#, "3", "GET", "2"])
+    );
+}
+
+#[test]
 fn bodies_are_sent_by_type() {
     let r = run_http(
         r#"let m = http::post("$ALLOWED/echo", #{ a: [1, 2] }).body;

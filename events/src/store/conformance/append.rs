@@ -26,6 +26,7 @@ pub async fn append_and_read_round_trip_every_field(store: Arc<dyn Store>) {
         correlation_id: Some("corr-1".into()),
         node: Some("node-a".into()),
         app: Some("app-1".into()),
+        depth: Some(2),
         schema: 1,
     };
     let data =

@@ -35,6 +35,7 @@ fn history() -> Vec<RecordedEvent> {
         correlation_id: Some("k".into()),
         node: Some("node-a".into()),
         app: Some("app-1".into()),
+        depth: Some(2),
         schema: 1,
     };
     let ev = |position: i64, stream: &str, version: u64, t: &str, s: i64| RecordedEvent {

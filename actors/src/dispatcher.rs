@@ -21,7 +21,8 @@ use base64::Engine;
 use chrono::Utc;
 use picloud_events::domain::codec::encode;
 use picloud_events::domain::{
-    InvocationEvent, InvocationRecord, InvocationState, InvocationStatus, QueuedRequest, stream,
+    InvocationEvent, InvocationRecord, InvocationRequest, InvocationState, InvocationStatus,
+    QueuedRequest, stream,
 };
 use picloud_events::{Delivery, ExpectedVersion, Metadata, StoreError};
 use picloud_sandbox::{HttpRequest, RunInput};
@@ -234,6 +235,21 @@ async fn dispatch_due(
     }
 }
 
+/// `ctx.event` of an attempt: the request's event with its `idempotency_key` (the
+/// same for every attempt and re-drive, for scripts that must not repeat a side
+/// effect) and the attempt's number (from 1).
+fn event_for(request: &InvocationRequest, attempt: u32) -> serde_json::Value {
+    let mut event = request.event.clone();
+    if let Some(fields) = event.as_object_mut() {
+        fields.insert(
+            "idempotency_key".into(),
+            request.idempotency_key.clone().into(),
+        );
+        fields.insert("attempt".into(), attempt.into());
+    }
+    event
+}
+
 /// Run one claimed delivery and append its outcome.
 async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
     let stream = stream::invocation(&delivery.invocation_id);
@@ -262,7 +278,7 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
         invocation_id: request.id.clone(),
         request: request.request.as_ref().map(http_request),
         params: Default::default(),
-        event: request.event.clone(),
+        event: event_for(request, attempt),
     };
     let entry = rt.catalog.app(&request.app_id);
     let ran = match &entry {

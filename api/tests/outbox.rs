@@ -124,10 +124,22 @@ async fn an_async_invoke_is_accepted_then_run_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_back_off_then_die_and_redrive_runs_again() {
     let app = app().await;
-    let script = app.deploy("flaky", "throw \"always\";", None).await;
+    let script = app
+        .deploy(
+            "flaky",
+            "log::info(`${ctx.event.attempt} ${ctx.event.idempotency_key}`); throw \"always\";",
+            None,
+        )
+        .await;
     let id = invoke_async(&app, &script, json!({"max_attempts": 3})).await;
     let dead = wait_status(&app, &id, "dead").await;
     assert_eq!(dead["attempts"], 3);
+    // Each attempt knows its number; the idempotency key stays the same.
+    assert_eq!(
+        dead["logs"][0]["message"],
+        format!("3 async:{id}"),
+        "{dead}"
+    );
     assert!(
         dead["error"]["error"]
             .as_str()

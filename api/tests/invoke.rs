@@ -236,21 +236,7 @@ async fn runs_are_recorded_with_their_logs_and_listed_newest_first() {
     let good = app.get(&format!("/rec/{id}/good")).await;
     let invocation = good.header("x-invocation-id").expect("id").to_owned();
     assert_eq!(app.get(&format!("/rec/{id}/bad")).await.status, 500);
-    let mut detail = json!(null);
-    for _ in 0..400 {
-        let r = app
-            .admin(
-                "GET",
-                &format!("/api/v1/admin/invocations/{invocation}"),
-                None,
-            )
-            .await;
-        if r.status == 200 {
-            detail = r.json();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let detail = app.invocation_detail(&invocation).await;
     assert_eq!(detail["status"], "succeeded", "{detail}");
     assert_eq!(detail["trigger"], "http");
     assert_eq!(detail["logs"][0]["message"], "hello good");

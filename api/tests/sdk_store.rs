@@ -140,21 +140,7 @@ async fn a_secret_a_script_logs_or_throws_is_masked_in_its_record() {
         .expect("invocation id")
         .to_owned();
 
-    let mut detail = Value::Null;
-    for _ in 0..400 {
-        let r = app
-            .admin(
-                "GET",
-                &format!("/api/v1/admin/invocations/{invocation}"),
-                None,
-            )
-            .await;
-        if r.status == 200 {
-            detail = r.json();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let detail = app.invocation_detail(&invocation).await;
     assert_eq!(detail["status"], "failed", "{detail}");
     assert_eq!(
         detail["logs"][0]["message"], "token is [secret]",
@@ -435,13 +421,7 @@ async fn the_keys_per_app_cap_is_a_clear_error_for_scripts_and_admins() {
         None,
     )
     .await;
-    let app_id = app
-        .admin("GET", "/api/v1/admin/apps/full", None)
-        .await
-        .json()["id"]
-        .as_str()
-        .expect("app id")
-        .to_owned();
+    let app_id = app.app_id("full").await;
     // All but one key, straight into the store (the caps are the store's to keep).
     for n in 0..MAX_KEYS_PER_APP - 1 {
         app.runtime

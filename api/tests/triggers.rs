@@ -206,29 +206,15 @@ async fn signed_webhooks_need_a_valid_signature() {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("key");
     mac.update(body.as_bytes());
     let gh = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let r = post_hook(
-        &app,
-        &id,
-        &[
-            ("x-hub-signature-256", gh.as_str()),
-            ("x-github-delivery", "d-1"),
-        ],
-        body,
-    )
-    .await;
+    let github = [
+        ("x-hub-signature-256", gh.as_str()),
+        ("x-github-delivery", "d-1"),
+    ];
+    let r = post_hook(&app, &id, &github, body).await;
     assert_eq!(r.status, 202, "{}", r.text());
     let first = r.json()["invocation_id"].clone();
     // GitHub redelivers with the same X-GitHub-Delivery: not queued twice.
-    let again = post_hook(
-        &app,
-        &id,
-        &[
-            ("x-hub-signature-256", gh.as_str()),
-            ("x-github-delivery", "d-1"),
-        ],
-        body,
-    )
-    .await;
+    let again = post_hook(&app, &id, &github, body).await;
     assert_eq!(again.status, 202, "{}", again.text());
     assert_eq!(again.json()["invocation_id"], first);
     assert_eq!(again.json()["duplicate"], true);
@@ -543,13 +529,7 @@ async fn a_thousand_concurrent_deliveries_are_all_accepted_and_run_once() {
     }
     assert_eq!(completed, 1000);
     // And each delivery's script ran exactly once: 1,000 counters, each at 1.
-    let app_id = app
-        .admin("GET", "/api/v1/admin/apps/burst", None)
-        .await
-        .json()["id"]
-        .as_str()
-        .expect("app id")
-        .to_owned();
+    let app_id = app.app_id("burst").await;
     let counters = app
         .runtime
         .store

@@ -178,6 +178,30 @@ impl TestApp {
         self.raw(method, path, &body).await
     }
 
+    /// The id of app `slug`.
+    pub async fn app_id(&self, slug: &str) -> String {
+        let r = self
+            .admin("GET", &format!("/api/v1/admin/apps/{slug}"), None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["id"].as_str().expect("app id").to_owned()
+    }
+
+    /// The detail of invocation `id` once it is recorded (the record is written a
+    /// moment after the answer); panics after 4 s.
+    pub async fn invocation_detail(&self, id: &str) -> Value {
+        for _ in 0..400 {
+            let r = self
+                .admin("GET", &format!("/api/v1/admin/invocations/{id}"), None)
+                .await;
+            if r.status == 200 {
+                return r.json();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("invocation {id} was not recorded in 4 s");
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send(
             Request::builder()

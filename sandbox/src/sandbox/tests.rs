@@ -1,4 +1,4 @@
-//! Tests of the engine and AST caches.
+//! Tests of the engine and AST caches, and of masking secrets in a run's output.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -126,4 +126,21 @@ fn literal_imports_are_found_at_compile_time() {
     );
     let compiled = sandbox.scripts.get_or_compile(&engine, &s, 128).unwrap();
     assert_eq!(compiled.imports, ["a", "b"]);
+}
+
+#[test]
+fn secrets_are_masked_longest_first_in_logs_and_errors() {
+    let revealed = vec!["tok".to_owned(), "tok-extended".to_owned()];
+    let mut logs = vec![crate::LogLine {
+        level: crate::LogLevel::Info,
+        message: "a tok-extended and a tok".into(),
+        at: chrono::Utc::now(),
+    }];
+    let mut outcome = Outcome::script_error("failed: tok");
+    mask_secrets(&revealed, &mut logs, &mut outcome);
+    assert_eq!(logs[0].message, "a [secret] and a [secret]");
+    let Outcome::ScriptError { message, .. } = outcome else {
+        panic!("still an error");
+    };
+    assert_eq!(message, "failed: [secret]");
 }

@@ -3,8 +3,9 @@
 //! The value is opened on the node for this run only; it is never logged by the
 //! node, and an error never contains it. If the script itself logs it or throws it,
 //! the run's captured log and error message show `[secret]` in its place (see
-//! `Sandbox::run_with_host`); what the script returns as its response is its own. A missing secret throws (a script that
-//! needs a token should not silently send an empty one).
+//! `Sandbox::run_with_host`); what the script returns as its response is its own.
+//! A missing secret throws (a script that needs a token should not silently send an
+//! empty one).
 
 use rhai::plugin::*;
 

@@ -12,7 +12,7 @@ use picloud_sandbox::{Kv, Secrets};
 use crate::catalog::Catalog;
 use crate::keys::{MasterKey, secret_purpose};
 
-/// How long a script waits for the store.
+/// The longest a script waits for the store (less if its run has less time left).
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest kv key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -60,13 +60,17 @@ impl StoreKv {
         StoreKv { store, handle }
     }
 
+    /// Waits for `work` at most `wait` (the run's remaining time), and never
+    /// longer than [`STORE_TIMEOUT`].
     fn block<T, E: std::fmt::Display>(
         &self,
+        wait: Duration,
         work: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, String> {
+        let wait = wait.min(STORE_TIMEOUT);
         match self
             .handle
-            .block_on(async { tokio::time::timeout(STORE_TIMEOUT, work).await })
+            .block_on(async { tokio::time::timeout(wait, work).await })
         {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e.to_string()),
@@ -107,18 +111,29 @@ pub fn kv_message(e: &KvError) -> String {
 }
 
 impl Kv for StoreKv {
-    fn get(&self, app_id: &str, key: &str) -> Result<Option<serde_json::Value>, String> {
+    fn get(
+        &self,
+        app_id: &str,
+        key: &str,
+        wait: Duration,
+    ) -> Result<Option<serde_json::Value>, String> {
         check_key(key)?;
-        let entry = self.block(self.store.kv_get(app_id, key))?;
+        let entry = self.block(wait, self.store.kv_get(app_id, key))?;
         entry
             .map(|e| serde_json::from_str(&e.value).map_err(|_| "stored value is not JSON".into()))
             .transpose()
     }
 
-    fn set(&self, app_id: &str, key: &str, value: serde_json::Value) -> Result<(), String> {
+    fn set(
+        &self,
+        app_id: &str,
+        key: &str,
+        value: serde_json::Value,
+        wait: Duration,
+    ) -> Result<(), String> {
         check_key(key)?;
         let text = value_text(&value)?;
-        self.block(async {
+        self.block(wait, async {
             self.store
                 .kv_put(app_id, key, &text, MAX_KEYS_PER_APP)
                 .await
@@ -126,22 +141,28 @@ impl Kv for StoreKv {
         })
     }
 
-    fn delete(&self, app_id: &str, key: &str) -> Result<bool, String> {
+    fn delete(&self, app_id: &str, key: &str, wait: Duration) -> Result<bool, String> {
         check_key(key)?;
-        self.block(self.store.kv_delete(app_id, key))
+        self.block(wait, self.store.kv_delete(app_id, key))
     }
 
-    fn list(&self, app_id: &str, prefix: &str, limit: usize) -> Result<Vec<String>, String> {
+    fn list(
+        &self,
+        app_id: &str,
+        prefix: &str,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<String>, String> {
         if prefix.len() > MAX_KEY_BYTES {
             return Err(format!("a prefix is at most {MAX_KEY_BYTES} bytes"));
         }
-        let entries = self.block(self.store.kv_list(app_id, prefix, None, limit))?;
+        let entries = self.block(wait, self.store.kv_list(app_id, prefix, None, limit))?;
         Ok(entries.into_iter().map(|e| e.key).collect())
     }
 
-    fn incr(&self, app_id: &str, key: &str, by: i64) -> Result<i64, String> {
+    fn incr(&self, app_id: &str, key: &str, by: i64, wait: Duration) -> Result<i64, String> {
         check_key(key)?;
-        self.block(async {
+        self.block(wait, async {
             self.store
                 .kv_incr(app_id, key, by, MAX_KEYS_PER_APP)
                 .await

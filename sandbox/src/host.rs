@@ -14,6 +14,7 @@
 //! and `Sandbox::run` without a host get).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use picloud_net::HttpClient;
 use rhai::EvalAltResult;
@@ -43,17 +44,35 @@ pub trait Secrets: Send + Sync {
 }
 
 /// One app's key-value store. Called from a slot thread (an implementation may
-/// block on its store). `Err` is a message for the script.
+/// block on its store, for at most `wait`: what is left of the run's wall-clock
+/// budget). `Err` is a message for the script.
 pub trait Kv: Send + Sync {
-    fn get(&self, app_id: &str, key: &str) -> Result<Option<serde_json::Value>, String>;
-    fn set(&self, app_id: &str, key: &str, value: serde_json::Value) -> Result<(), String>;
+    fn get(
+        &self,
+        app_id: &str,
+        key: &str,
+        wait: Duration,
+    ) -> Result<Option<serde_json::Value>, String>;
+    fn set(
+        &self,
+        app_id: &str,
+        key: &str,
+        value: serde_json::Value,
+        wait: Duration,
+    ) -> Result<(), String>;
     /// Whether the key existed.
-    fn delete(&self, app_id: &str, key: &str) -> Result<bool, String>;
+    fn delete(&self, app_id: &str, key: &str, wait: Duration) -> Result<bool, String>;
     /// Keys starting with `prefix`, in byte order, at most `limit`.
-    fn list(&self, app_id: &str, prefix: &str, limit: usize) -> Result<Vec<String>, String>;
+    fn list(
+        &self,
+        app_id: &str,
+        prefix: &str,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<String>, String>;
     /// Add `by` to the integer at `key` (a missing key counts as 0) atomically;
     /// answers the new value.
-    fn incr(&self, app_id: &str, key: &str, by: i64) -> Result<i64, String>;
+    fn incr(&self, app_id: &str, key: &str, by: i64, wait: Duration) -> Result<i64, String>;
 }
 
 /// Who is queueing work from a script (the run that calls `events::emit` or

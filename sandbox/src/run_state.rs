@@ -235,6 +235,23 @@ pub(crate) fn stop_now(stop: Stop) -> Box<rhai::EvalAltResult> {
     rhai::EvalAltResult::ErrorTerminated(Dynamic::from(stop.token()), rhai::Position::NONE).into()
 }
 
+/// What is left of the wall-clock budget of the run on this thread (zero outside
+/// a run): the longest an SDK call may wait on the host.
+pub(crate) fn remaining() -> std::time::Duration {
+    with_state(|state| state.deadline.saturating_duration_since(Instant::now())).unwrap_or_default()
+}
+
+/// Ends the run here if its deadline passed (or it was cancelled) while an SDK
+/// call waited; otherwise gives `result` back.
+pub(crate) fn after_wait<T>(
+    result: Result<T, Box<rhai::EvalAltResult>>,
+) -> Result<T, Box<rhai::EvalAltResult>> {
+    match stop_reason() {
+        Some(stop) => Err(stop_now(stop)),
+        None => result,
+    }
+}
+
 /// Captures one log line of the run on this thread (dropped when none is active).
 pub(crate) fn log(level: LogLevel, message: &str) {
     with_state(|state| state.log.push(level, message));

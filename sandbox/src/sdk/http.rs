@@ -8,7 +8,7 @@
 //! run's wall-clock limit, and an invocation makes at most
 //! [`HttpLimits::max_calls_per_run`](picloud_net::HttpLimits) calls.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use picloud_net::{Method, OutboundRequest, OutboundResponse};
 use rhai::plugin::*;
@@ -280,7 +280,13 @@ fn call(method: Method, url: &str, body: Dynamic, opts: &Map) -> Result<Map, Box
         ))
     })
     .map(|(client, app_slug, script_id, allow_hosts)| {
-        (client, remaining(), app_slug, script_id, allow_hosts)
+        (
+            client,
+            run_state::remaining(),
+            app_slug,
+            script_id,
+            allow_hosts,
+        )
     })?;
 
     let request = OutboundRequest {
@@ -299,16 +305,7 @@ fn call(method: Method, url: &str, body: Dynamic, opts: &Map) -> Result<Map, Box
     let result = client.fetch_blocking(request, budget, &stopped);
     // The wait used up the run's time (or the run was cancelled): the run ends here,
     // as a timeout, whatever the script would do with an error.
-    if let Some(stop) = run_state::stop_reason() {
-        return Err(run_state::stop_now(stop));
-    }
-    result.map(answer).map_err(error)
-}
-
-/// What is left of the run's wall-clock budget.
-fn remaining() -> Duration {
-    run_state::with_state(|state| state.deadline.saturating_duration_since(Instant::now()))
-        .unwrap_or_default()
+    run_state::after_wait(result.map(answer).map_err(error))
 }
 
 /// `#{status, headers, body, body_raw}`: `body` is parsed when the content type is

@@ -2,13 +2,16 @@
 //!
 //! Values are any JSON-able Rhai value (`()` is stored as `null`); `kv::get` of a
 //! missing key answers `()`. Caps on key size, value size and keys per app are the
-//! host's; past them a call throws with the cap in the message. With a
+//! host's; past them a call throws with the cap in the message. A call waits on the
+//! store at most for what is left of the run's wall-clock budget: a run whose time
+//! runs out while it waits ends as a timeout. With a
 //! permissions manifest, `"kv": true` is needed.
 
 use rhai::plugin::*;
 
 use crate::host::{Kv, unavailable, with_run_host};
 use crate::json_value;
+use crate::run_state::{self, remaining};
 
 /// Most keys one `kv::list` answers.
 pub const MAX_LIST: usize = 1000;
@@ -19,7 +22,8 @@ pub mod kv_functions {
     #[rhai_fn(volatile, return_raw)]
     pub fn get(key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
         let (kv, app) = super::service()?;
-        match kv.get(&app, key).map_err(super::error)? {
+        let found = run_state::after_wait(kv.get(&app, key, remaining()).map_err(super::error))?;
+        match found {
             Some(value) => Ok(json_value::to_dynamic(&value)),
             None => Ok(Dynamic::UNIT),
         }
@@ -31,23 +35,24 @@ pub mod kv_functions {
         let json = json_value::to_json(&value)
             .map_err(|e| -> Box<EvalAltResult> { format!("kv: value: {e}").into() })?;
         let (kv, app) = super::service()?;
-        kv.set(&app, key, json).map_err(super::error)
+        run_state::after_wait(kv.set(&app, key, json, remaining()).map_err(super::error))
     }
 
     /// Remove `key`; answers whether it existed.
     #[rhai_fn(volatile, return_raw)]
     pub fn delete(key: &str) -> Result<bool, Box<EvalAltResult>> {
         let (kv, app) = super::service()?;
-        kv.delete(&app, key).map_err(super::error)
+        run_state::after_wait(kv.delete(&app, key, remaining()).map_err(super::error))
     }
 
     /// The keys starting with `prefix`, in byte order (at most 1,000).
     #[rhai_fn(volatile, return_raw)]
     pub fn list(prefix: &str) -> Result<rhai::Array, Box<EvalAltResult>> {
         let (kv, app) = super::service()?;
-        let keys = kv
-            .list(&app, prefix, super::MAX_LIST)
-            .map_err(super::error)?;
+        let keys = run_state::after_wait(
+            kv.list(&app, prefix, super::MAX_LIST, remaining())
+                .map_err(super::error),
+        )?;
         Ok(keys.into_iter().map(Dynamic::from).collect())
     }
 
@@ -62,7 +67,7 @@ pub mod kv_functions {
     #[rhai_fn(volatile, return_raw)]
     pub fn incr(key: &str, by: i64) -> Result<i64, Box<EvalAltResult>> {
         let (kv, app) = super::service()?;
-        kv.incr(&app, key, by).map_err(super::error)
+        run_state::after_wait(kv.incr(&app, key, by, remaining()).map_err(super::error))
     }
 
     /// `kv::incr(key, 1)`.

@@ -1,4 +1,4 @@
-//! The script SDK: json, log, time, crypto.
+//! The script SDK: json, log, time, crypto; kv calls bounded by the run's time.
 
 use picloud_sandbox::LogLevel;
 
@@ -145,4 +145,86 @@ fn crypto_random_hex_has_twice_n_chars_and_a_cap() {
         let message = script_error(&run(&format!("crypto::random_hex({n})")));
         assert!(message.contains("between 0 and 1024"), "{message}");
     }
+}
+
+/// A kv whose store stalls: every call waits as long as it is allowed to, and
+/// remembers the longest wait it was given.
+struct StalledKv(std::sync::Mutex<std::time::Duration>);
+
+impl StalledKv {
+    fn stall<T>(&self, wait: std::time::Duration) -> Result<T, String> {
+        let mut longest = self.0.lock().expect("lock");
+        *longest = (*longest).max(wait);
+        drop(longest);
+        std::thread::sleep(wait);
+        Err("the store did not answer in time".into())
+    }
+}
+
+impl picloud_sandbox::Kv for StalledKv {
+    fn get(
+        &self,
+        _: &str,
+        _: &str,
+        wait: std::time::Duration,
+    ) -> Result<Option<serde_json::Value>, String> {
+        self.stall(wait)
+    }
+    fn set(
+        &self,
+        _: &str,
+        _: &str,
+        _: serde_json::Value,
+        wait: std::time::Duration,
+    ) -> Result<(), String> {
+        self.stall(wait)
+    }
+    fn delete(&self, _: &str, _: &str, wait: std::time::Duration) -> Result<bool, String> {
+        self.stall(wait)
+    }
+    fn list(
+        &self,
+        _: &str,
+        _: &str,
+        _: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<String>, String> {
+        self.stall(wait)
+    }
+    fn incr(&self, _: &str, _: &str, _: i64, wait: std::time::Duration) -> Result<i64, String> {
+        self.stall(wait)
+    }
+}
+
+#[test]
+fn a_kv_call_waits_no_longer_than_the_run_has_left() {
+    let kv = std::sync::Arc::new(StalledKv(Default::default()));
+    let host = picloud_sandbox::Host::default().with_kv(kv.clone());
+    let limits = picloud_sandbox::Limits {
+        timeout_ms: 300,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    // A script that catches the error still ends: its time is up.
+    let r = on_slot_thread(|| {
+        SANDBOX.run_with_host(
+            &script(r#"try { kv::incr("n", 1) } catch (e) { } "finished""#),
+            &picloud_sandbox::NoModules,
+            &limits,
+            input(),
+            None,
+            &host,
+        )
+    });
+    assert!(
+        matches!(r.outcome, picloud_sandbox::Outcome::Timeout),
+        "{:?}",
+        r.outcome
+    );
+    let longest = *kv.0.lock().expect("lock");
+    assert!(
+        longest <= std::time::Duration::from_millis(300),
+        "waited up to {longest:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

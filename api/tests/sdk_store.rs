@@ -17,6 +17,16 @@ async fn app_with_script(
     app.deploy_with(slug, source, None, permissions).await
 }
 
+/// `PUT /apps/{slug}/secrets/{name}` with `value`.
+async fn put_secret(app: &TestApp, slug: &str, name: &str, value: Value) -> common::Reply {
+    app.admin(
+        "PUT",
+        &format!("/api/v1/admin/apps/{slug}/secrets/{name}"),
+        Some(json!({ "value": value })),
+    )
+    .await
+}
+
 /// Every event of the log, as the admin API shows it, as one text.
 async fn whole_log(app: &TestApp) -> String {
     let mut text = String::new();
@@ -43,13 +53,7 @@ async fn whole_log(app: &TestApp) -> String {
 async fn a_secret_is_readable_by_scripts_and_nowhere_else() {
     let app = test_app().await;
     let id = app_with_script(&app, "sec", r#"secrets::get("GH_TOKEN")"#, None).await;
-    let r = app
-        .admin(
-            "PUT",
-            "/api/v1/admin/apps/sec/secrets/GH_TOKEN",
-            Some(json!({ "value": PLAINTEXT })),
-        )
-        .await;
+    let r = put_secret(&app, "sec", "GH_TOKEN", json!(PLAINTEXT)).await;
     assert_eq!(r.status, 204, "{}", r.text());
 
     let r = app.get(&format!("/sec/{id}/")).await;
@@ -79,13 +83,7 @@ async fn a_secret_is_readable_by_scripts_and_nowhere_else() {
     assert!(!r.text().contains(PLAINTEXT));
 
     // Replacing keeps the creation time and changes the value.
-    let r = app
-        .admin(
-            "PUT",
-            "/api/v1/admin/apps/sec/secrets/GH_TOKEN",
-            Some(json!({ "value": "second" })),
-        )
-        .await;
+    let r = put_secret(&app, "sec", "GH_TOKEN", json!("second")).await;
     assert_eq!(r.status, 204);
     assert_eq!(app.get(&format!("/sec/{id}/")).await.text(), "second");
 
@@ -122,13 +120,7 @@ async fn a_secret_a_script_logs_or_throws_is_masked_in_its_record() {
         None,
     )
     .await;
-    let r = app
-        .admin(
-            "PUT",
-            "/api/v1/admin/apps/leak/secrets/GH_TOKEN",
-            Some(json!({ "value": PLAINTEXT })),
-        )
-        .await;
+    let r = put_secret(&app, "leak", "GH_TOKEN", json!(PLAINTEXT)).await;
     assert_eq!(r.status, 204, "{}", r.text());
 
     let r = app.get(&format!("/leak/{id}/")).await;
@@ -160,32 +152,14 @@ async fn bad_secret_writes_are_refused_and_change_nothing() {
     let app = test_app().await;
     app_with_script(&app, "bad", "1", None).await;
     for name in ["1STARTS_WITH_DIGIT", "has%20space", &"A".repeat(65)] {
-        let r = app
-            .admin(
-                "PUT",
-                &format!("/api/v1/admin/apps/bad/secrets/{name}"),
-                Some(json!({ "value": "x" })),
-            )
-            .await;
+        let r = put_secret(&app, "bad", name, json!("x")).await;
         assert_eq!(r.status, 422, "{name}: {}", r.text());
         assert_eq!(r.json()["field"], "name");
     }
-    let r = app
-        .admin(
-            "PUT",
-            "/api/v1/admin/apps/bad/secrets/BIG",
-            Some(json!({ "value": "x".repeat(64 * 1024 + 1) })),
-        )
-        .await;
+    let r = put_secret(&app, "bad", "BIG", json!("x".repeat(64 * 1024 + 1))).await;
     assert_eq!(r.status, 413, "{}", r.text());
     assert_eq!(r.json()["code"], "value_too_large");
-    let r = app
-        .admin(
-            "PUT",
-            "/api/v1/admin/apps/bad/secrets/OK",
-            Some(json!({ "value": 3 })),
-        )
-        .await;
+    let r = put_secret(&app, "bad", "OK", json!(3)).await;
     assert_eq!(r.status, 422, "{}", r.text());
     let r = app
         .admin("DELETE", "/api/v1/admin/apps/bad/secrets/has%20space", None)
@@ -521,13 +495,7 @@ async fn a_manifest_grants_exactly_what_it_lists() {
             )
             .await;
         assert!(r.status == 201 || r.status == 409, "{}", r.text());
-        let r = app
-            .admin(
-                "PUT",
-                &format!("/api/v1/admin/apps/perm/secrets/{name}"),
-                Some(json!({ "value": value })),
-            )
-            .await;
+        let r = put_secret(&app, "perm", name, json!(value)).await;
         assert_eq!(r.status, 204);
     }
     let manifest = json!({

@@ -3,7 +3,8 @@
 //! Handlers hand a finished run's record over a bounded channel and return; one
 //! task appends whatever has gathered (up to `MAX_BATCH` records, or after
 //! `LINGER` once the first record of a batch arrived) in a single transaction of
-//! `InvocationCompleted` events, with their `invocations` documents. A crash can
+//! `InvocationsRecorded` events (per app, up to `RUNS_PER_EVENT` runs each), with
+//! every run's `invocations` document. A crash can
 //! lose at most the records not yet flushed, never any user state. When the
 //! channel is full the handler waits for room: under a load the store cannot
 //! record, requests slow down rather than runs going unrecorded.
@@ -12,15 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use picloud_events::domain::{
-    InvocationEvent, InvocationRecord, InvocationsProjection, encode, stream,
-};
+use picloud_events::domain::{InvocationRecord, InvocationsProjection, RUNS_PER_EVENT, stream};
 use picloud_events::readmodel::Doc;
-use picloud_events::{ExpectedVersion, Metadata, Store, StreamWrite};
+use picloud_events::{ExpectedVersion, Metadata, NewEvent, Store, StreamWrite};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 const MAX_BATCH: usize = 512;
+/// The event type of a group of recorded runs (`InvocationEvent::InvocationsRecorded`).
+const RUNS_EVENT: &str = InvocationsProjection::RUN_RECORD;
 const LINGER: Duration = Duration::from_millis(5);
 /// Records queued at most (a few batches): bounds the memory and the delay of
 /// a backlog; past it, handlers wait.
@@ -136,22 +138,7 @@ async fn write_loop(
             }
         }
         let count = batch.len() as u64;
-        let mut docs = Vec::with_capacity(batch.len());
-        let writes: Vec<StreamWrite> = batch
-            .drain(..)
-            .map(|(record, mut metadata)| {
-                docs.push(InvocationsProjection::run_doc(&record));
-                metadata.app = Some(record.app_id.clone());
-                StreamWrite {
-                    stream: stream::invocation(&record.id),
-                    expected: ExpectedVersion::Any,
-                    events: vec![encode(
-                        &InvocationEvent::InvocationCompleted(record),
-                        &metadata,
-                    )],
-                }
-            })
-            .collect();
+        let (writes, docs) = encode_batch(batch.drain(..));
         // One flush in flight: the next batch gathers and encodes meanwhile, and
         // batches still commit in the order they were taken.
         if let Some(previous) = in_flight.take() {
@@ -170,6 +157,68 @@ async fn write_loop(
     if let Some(last) = in_flight {
         let _ = last.await;
     }
+}
+
+/// A batch of finished runs as the writes that record them: per app, one
+/// `runs-<app>` stream write of `InvocationsRecorded` events (a new event every
+/// `RUNS_PER_EVENT` runs, or when the actor changes), plus each run's
+/// `invocations` document. A run is encoded to JSON once: the event carries a
+/// copy of its document's body.
+fn encode_batch(
+    batch: impl Iterator<Item = (InvocationRecord, Metadata)>,
+) -> (Vec<StreamWrite>, Vec<Doc>) {
+    let mut writes: Vec<StreamWrite> = Vec::new();
+    // Per event being filled: its write's index, its metadata and its runs.
+    let mut open: Vec<(usize, Metadata, Vec<Value>)> = Vec::new();
+    let mut docs = Vec::new();
+    for (record, metadata) in batch {
+        let doc = InvocationsProjection::run_doc(&record);
+        let body = doc.body.clone();
+        docs.push(doc);
+        let stream = stream::runs(&record.app_id);
+        let at = match writes.iter().position(|w| w.stream == stream) {
+            Some(at) => at,
+            None => {
+                writes.push(StreamWrite {
+                    stream,
+                    expected: ExpectedVersion::Any,
+                    events: Vec::new(),
+                });
+                writes.len() - 1
+            }
+        };
+        let filling = open.iter().position(|(w, m, runs)| {
+            *w == at && m.actor == metadata.actor && runs.len() < RUNS_PER_EVENT
+        });
+        match filling {
+            Some(i) => open[i].2.push(body),
+            None => {
+                // Close this app's event in progress, if any.
+                if let Some(i) = open.iter().position(|(w, _, _)| *w == at) {
+                    let (w, m, runs) = open.swap_remove(i);
+                    writes[w].events.push(runs_event(m, runs));
+                }
+                let event_metadata = Metadata {
+                    actor: metadata.actor,
+                    token: metadata.token,
+                    node: metadata.node,
+                    app: Some(record.app_id.clone()),
+                    ..Metadata::default()
+                };
+                open.push((at, event_metadata, vec![body]));
+            }
+        }
+    }
+    for (w, m, runs) in open {
+        writes[w].events.push(runs_event(m, runs));
+    }
+    (writes, docs)
+}
+
+fn runs_event(metadata: Metadata, runs: Vec<Value>) -> NewEvent {
+    let mut data = serde_json::Map::with_capacity(1);
+    data.insert("runs".into(), Value::Array(runs));
+    NewEvent::new(RUNS_EVENT, Value::Object(data), metadata)
 }
 
 /// Append one batch with its documents (so the `invocations` projector need not
@@ -198,7 +247,7 @@ async fn flush(store: &dyn Store, writes: &[StreamWrite], docs: &[Doc]) -> bool 
 
 #[cfg(test)]
 mod tests {
-    use picloud_events::domain::InvocationStatus;
+    use picloud_events::domain::{InvocationEvent, InvocationStatus, decode, decode_new};
     use picloud_events::store::sqlite::SqliteStore;
 
     use super::*;
@@ -210,6 +259,74 @@ mod tests {
             0.1,
             InvocationStatus::Succeeded,
         )
+    }
+
+    fn by(actor: &str) -> Metadata {
+        Metadata {
+            actor: Some(actor.into()),
+            request_id: Some("req".into()),
+            node: Some("node-1".into()),
+            ..Metadata::default()
+        }
+    }
+
+    /// Runs grouped per app, a new event when one is full or the actor
+    /// changes, every run in order and with its document.
+    #[test]
+    fn a_batch_is_one_stream_write_per_app_of_events_of_runs() {
+        let mut batch = Vec::new();
+        for i in 0..(RUNS_PER_EVENT + 2) {
+            batch.push((run(i), by("http")));
+        }
+        let mut other = run(500);
+        other.app_id = "app-2".into();
+        batch.insert(3, (other, by("http")));
+        batch.push((run(600), by("user:u1")));
+        let ids: Vec<String> = batch.iter().map(|(r, _)| r.id.clone()).collect();
+
+        let (writes, docs) = encode_batch(batch.into_iter());
+        assert_eq!(
+            docs.iter().map(|d| d.key.clone()).collect::<Vec<_>>(),
+            ids,
+            "one document per run, in order"
+        );
+        let streams: Vec<&str> = writes.iter().map(|w| w.stream.as_str()).collect();
+        assert_eq!(streams, ["runs-app-1", "runs-app-2"]);
+        let runs_of = |event: &NewEvent| -> Vec<String> {
+            match decode_new::<InvocationEvent>(event) {
+                Some(InvocationEvent::InvocationsRecorded { runs }) => {
+                    runs.into_iter().map(|r| r.id).collect()
+                }
+                other => panic!("not a group of runs: {other:?}"),
+            }
+        };
+        let app1: Vec<(Vec<String>, Option<String>)> = writes[0]
+            .events
+            .iter()
+            .map(|e| (runs_of(e), e.metadata.actor.clone()))
+            .collect();
+        assert_eq!(app1.len(), 3, "full at RUNS_PER_EVENT, then a new actor");
+        assert_eq!(app1[0].0.len(), RUNS_PER_EVENT);
+        assert_eq!(app1[0].0[0], "run-0");
+        assert_eq!(app1[1].0, ["run-64", "run-65"]);
+        assert_eq!(
+            app1[2],
+            (vec!["run-600".to_owned()], Some("user:u1".into()))
+        );
+        assert_eq!(runs_of(&writes[1].events[0]), ["run-500"]);
+        for write in &writes {
+            assert_eq!(write.expected, ExpectedVersion::Any);
+            for event in &write.events {
+                assert_eq!(event.event_type, "InvocationsRecorded");
+                // A group's metadata names no single request (each record does).
+                assert_eq!(event.metadata.request_id, None);
+                assert_eq!(event.metadata.node.as_deref(), Some("node-1"));
+                assert_eq!(
+                    event.metadata.app.as_deref(),
+                    write.stream.strip_prefix("runs-")
+                );
+            }
+        }
     }
 
     /// A queue far smaller than the load: handlers wait for room, and every
@@ -242,8 +359,21 @@ mod tests {
         task.await.expect("writer");
         assert_eq!(recorder.written.load(Ordering::Relaxed), 2000);
         assert_eq!(recorder.dropped.load(Ordering::Relaxed), 0);
-        let head = store.head_position().await.expect("head");
-        assert_eq!(head, 2000, "one event per run");
+        // Every run in exactly one `InvocationsRecorded`, none twice.
+        let events = store.read_all(0, 10_000).await.expect("read_all").events;
+        let mut ids = std::collections::HashSet::new();
+        for event in &events {
+            assert_eq!(event.stream, "runs-app-1");
+            let Some(InvocationEvent::InvocationsRecorded { runs }) = decode(event) else {
+                panic!("not a group of runs: {}", event.event_type);
+            };
+            assert!(!runs.is_empty() && runs.len() <= RUNS_PER_EVENT);
+            for record in runs {
+                assert!(ids.insert(record.id.clone()), "{} twice", record.id);
+            }
+        }
+        assert_eq!(ids.len(), 2000);
+        assert!(events.len() < 2000, "runs share events: {}", events.len());
         let doc = store
             .get_doc(InvocationsProjection::COLLECTION, "run-7249")
             .await

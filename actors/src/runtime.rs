@@ -281,8 +281,10 @@ impl Runtime {
     }
 
     /// The asynchronous invocation `id` folded from its stream: `Ok(None)` when
-    /// there is no such stream, `Err(..)` from the store. A synchronous record
-    /// folds to `Some(Err(app_id))`: it exists but cannot be re-driven.
+    /// there is no such invocation, `Err(..)` from the store. A synchronous run
+    /// is `Some(Err(app_id))`: it exists but cannot be re-driven. (Its record is
+    /// in its app's `runs-` stream and its `invocations` document; logs from
+    /// before that give it an `invocation-` stream of its own.)
     pub async fn load_invocation(
         &self,
         id: &str,
@@ -292,7 +294,11 @@ impl Runtime {
             .read_stream(&stream::invocation(id), 1, 10_000)
             .await?;
         if events.is_empty() {
-            return Ok(None);
+            let doc = self
+                .store
+                .get_doc(InvocationsProjection::COLLECTION, id)
+                .await?;
+            return Ok(doc.map(|d| Err(d.app.unwrap_or_default())));
         }
         Ok(Some(InvocationState::fold(&events).ok_or_else(|| {
             events

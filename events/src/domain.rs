@@ -27,7 +27,7 @@ pub use claim::ClaimEvent;
 pub use codec::{DomainEvent, decode, decode_new, encode};
 pub use invocation::{
     InvocationEvent, InvocationRecord, InvocationRequest, InvocationState, InvocationStatus,
-    InvocationsProjection, OutboxProjection, QueuedRequest,
+    InvocationsProjection, OutboxProjection, QueuedRequest, RUNS_PER_EVENT,
 };
 pub use user::{InstanceEvent, Role, Token, TokenKind, User, UserEvent};
 
@@ -50,6 +50,10 @@ pub mod stream {
     }
     pub fn invocation(invocation_id: &str) -> String {
         format!("invocation-{invocation_id}")
+    }
+    /// An app's recorded synchronous runs (`InvocationsRecorded`).
+    pub fn runs(app_id: &str) -> String {
+        format!("runs-{app_id}")
     }
     /// The ticks a cron trigger has claimed (`CronTickClaimed`), one per scheduled
     /// time: the expected version makes each tick fire once cluster-wide.

@@ -31,9 +31,9 @@ pub trait Projection: Send + Sync {
     fn collections(&self) -> &[&'static str];
     /// Pure: the writes one event causes.
     fn apply(&self, event: &RecordedEvent) -> Vec<RowOp>;
-    /// Events of this type that open their stream (version 1) need nothing from
-    /// a follower: their writer put their documents in the transaction that
-    /// appended them (`Store::append_projected`), or they change nothing here.
+    /// Events of this type need nothing from a follower: their writer put their
+    /// documents in the transaction that appended them
+    /// (`Store::append_projected`), or they change nothing here.
     /// Following the log, the projector leaves them out without reading them.
     /// Up to the head as it was when following started (or the model was
     /// reset) they are applied like any other event: events written before
@@ -73,7 +73,7 @@ async fn step(
                 .read_selected(
                     checkpoint,
                     FOLLOW_SCAN.max(batch),
-                    &Selection::except_openers(event_type),
+                    &Selection::except_type(event_type),
                 )
                 .await?;
             (read.events, read.reached, read.pending)

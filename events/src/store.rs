@@ -42,8 +42,8 @@ pub struct ReadAll {
 pub struct Selection<'a> {
     /// Only streams whose names start with one of these; `None`: every stream.
     pub prefixes: Option<&'a [&'a str]>,
-    /// Leave out the events of this type that open their stream (version 1).
-    pub except_openers: Option<&'a str>,
+    /// Leave out the events of this type.
+    pub except_type: Option<&'a str>,
 }
 
 impl<'a> Selection<'a> {
@@ -51,15 +51,15 @@ impl<'a> Selection<'a> {
     pub fn streams(prefixes: &'a [&'a str]) -> Self {
         Selection {
             prefixes: Some(prefixes),
-            except_openers: None,
+            except_type: None,
         }
     }
 
-    /// Every event but those of `event_type` at version 1 of their stream.
-    pub fn except_openers(event_type: &'a str) -> Self {
+    /// Every event but those of `event_type`.
+    pub fn except_type(event_type: &'a str) -> Self {
         Selection {
             prefixes: None,
-            except_openers: Some(event_type),
+            except_type: Some(event_type),
         }
     }
 }

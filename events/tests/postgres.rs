@@ -262,7 +262,7 @@ async fn read_all_holds_back_events_behind_an_open_transaction() {
         let selections = [
             Selection::streams(&["a", "b", "late"]),
             Selection::streams(&["a"]),
-            Selection::except_openers("no-such-type"),
+            Selection::except_type("no-such-type"),
         ];
         for selection in &selections {
             let read = store.read_selected(0, 10, selection).await.expect("read");

@@ -16,7 +16,7 @@ use crate::state::ApiState;
 const MAX_PAGES: usize = 20;
 
 fn is_bookkeeping(stream: &str) -> bool {
-    ["invocation-", "slug-", "domain-", "username-"]
+    ["invocation-", "runs-", "slug-", "domain-", "username-"]
         .iter()
         .any(|p| stream.starts_with(p))
         || stream == "owners"

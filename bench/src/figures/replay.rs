@@ -2,9 +2,10 @@
 //! events to its first `200` from `/readyz`, against a raw read of the same rows
 //! (`SELECT` for SQLite, `COPY … TO STDOUT` for PostgreSQL).
 //!
-//! The log is what a node writes: a real node serves a few requests, then its
-//! `InvocationCompleted` rows are copied in bulk (SQL) to the wanted size, each in
-//! its own stream. Before every start the catalog snapshot is deleted, so the node
+//! The log is what a node writes: a real node serves a few requests, then one of
+//! its `InvocationsRecorded` rows, cut to its first run, is copied in bulk (SQL)
+//! to the wanted size, each copy in its own stream (so every event is one run's
+//! record, the smallest a recorder writes). Before every start the catalog snapshot is deleted, so the node
 //! replays the whole log into its catalog; the stored projections' checkpoints are
 //! set to the head, as on a node that had kept up. The 1M log is the 100k log grown.
 
@@ -90,10 +91,10 @@ impl Log {
         Ok(())
     }
 
-    /// Number of events and the position of an `InvocationCompleted` to copy.
+    /// Number of events and the position of an `InvocationsRecorded` to copy.
     async fn shape(&self) -> anyhow::Result<(i64, i64)> {
         let sql = "SELECT (SELECT count(*) FROM events), \
-                   (SELECT max(position) FROM events WHERE event_type = 'InvocationCompleted')";
+                   (SELECT max(position) FROM events WHERE event_type = 'InvocationsRecorded')";
         let row = match self {
             Log::Sqlite { .. } => {
                 let mut conn = self.sqlite().await?;
@@ -124,14 +125,16 @@ impl Log {
                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
                      INSERT INTO events \
                      (stream, version, event_type, data, metadata, app, actor, recorded_at) \
-                     SELECT 'invocation-bench-' || ({count} + n.i), 1, t.event_type, t.data, \
+                     SELECT 'runs-bench-' || ({count} + n.i), 1, t.event_type, \
+                            '{{\"runs\":[' || (t.data -> '$.runs[0]') || ']}}', \
                             t.metadata, t.app, t.actor, t.recorded_at \
                      FROM n, (SELECT * FROM events WHERE position = {template}) AS t"
                 ),
                 Log::Postgres { .. } => format!(
                     "INSERT INTO events \
                      (stream, version, event_type, data, metadata, app, actor, recorded_at, xid) \
-                     SELECT 'invocation-bench-' || ({count} + i), 1, t.event_type, t.data, \
+                     SELECT 'runs-bench-' || ({count} + i), 1, t.event_type, \
+                            '{{\"runs\":[' || (t.data::jsonb -> 'runs' -> 0)::text || ']}}', \
                             t.metadata, t.app, t.actor, t.recorded_at, pg_current_xact_id() \
                      FROM generate_series(1, {n}) AS i, \
                           (SELECT * FROM events WHERE position = {template}) AS t"

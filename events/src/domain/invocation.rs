@@ -3,7 +3,11 @@
 //! keeps one `deliveries` row per asynchronous invocation still to run.
 //!
 //! Synchronous runs are recorded by a batching writer after the response is sent:
-//! one `InvocationCompleted` per run, many runs per transaction.
+//! `InvocationsRecorded` events on their app's `runs-<app>` stream, each holding
+//! up to `RUNS_PER_EVENT` finished runs, many per transaction, every run's
+//! `invocations` document written in the same transaction. (Logs written before
+//! that hold one `InvocationCompleted` per synchronous run, on its own
+//! `invocation-<id>` stream; the projection still reads them.)
 //!
 //! An asynchronous invocation's stream:
 //!
@@ -126,10 +130,18 @@ pub struct InvocationRequest {
     pub depth: u32,
 }
 
+/// Runs of one app recorded together (at most `RUNS_PER_EVENT` per event).
+pub const RUNS_PER_EVENT: usize = 64;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum InvocationEvent {
     InvocationCompleted(InvocationRecord),
+    /// Synchronous runs of one app, recorded together on `runs-<app>` (each
+    /// run's request id is in its record).
+    InvocationsRecorded {
+        runs: Vec<InvocationRecord>,
+    },
     InvocationRequested(InvocationRequest),
     /// An attempt failed and another is scheduled.
     InvocationAttemptFailed {
@@ -188,7 +200,7 @@ impl InvocationState {
                     s.attempts = 0;
                     s.status = InvocationStatus::Queued;
                 }
-                (_, None) => {}
+                (InvocationEvent::InvocationsRecorded { .. }, _) | (_, None) => {}
             }
             if let Some(s) = state.as_mut() {
                 s.version = e.version;
@@ -212,9 +224,9 @@ pub struct InvocationsProjection;
 impl InvocationsProjection {
     pub const NAME: &'static str = "invocations";
     pub const COLLECTION: &'static str = "invocations";
-    /// A synchronous run's record, the only event of its stream: its writer (the
-    /// recorder) puts `run_doc` with it (`Store::append_projected`).
-    pub const RUN_RECORD: &'static str = "InvocationCompleted";
+    /// Synchronous runs' records: their writer (the recorder) puts each run's
+    /// `run_doc` with them (`Store::append_projected`).
+    pub const RUN_RECORD: &'static str = "InvocationsRecorded";
 
     /// The whole document of a synchronous run.
     pub fn run_doc(record: &InvocationRecord) -> Doc {
@@ -264,7 +276,12 @@ impl Projection for InvocationsProjection {
         let record_body =
             |record: &InvocationRecord| serde_json::to_value(record).unwrap_or_default();
         match decoded {
-            // A synchronous run: the whole document at once.
+            // Synchronous runs: each whole document at once.
+            InvocationEvent::InvocationsRecorded { runs } => runs
+                .iter()
+                .map(|record| RowOp::Put(Self::run_doc(record)))
+                .collect(),
+            // One synchronous run as logs before `InvocationsRecorded` hold it.
             InvocationEvent::InvocationCompleted(record) if record.attempt == 0 => {
                 vec![RowOp::Put(Self::run_doc(&record))]
             }
@@ -359,7 +376,7 @@ impl Projection for OutboxProjection {
         &[crate::readmodel::DELIVERIES]
     }
 
-    /// A synchronous run's record leaves the outbox alone.
+    /// Synchronous runs' records leave the outbox alone.
     fn skipped_when_following(&self) -> Option<&'static str> {
         Some(InvocationsProjection::RUN_RECORD)
     }
@@ -391,6 +408,7 @@ impl Projection for OutboxProjection {
                 let app = event.metadata.app.clone().unwrap_or_default();
                 put(&app, 0, at)
             }
+            Some(InvocationEvent::InvocationsRecorded { .. }) => Vec::new(),
             Some(InvocationEvent::InvocationCompleted(record)) if record.attempt == 0 => Vec::new(),
             Some(InvocationEvent::InvocationCompleted(_))
             | Some(InvocationEvent::InvocationDead(_)) => {

@@ -344,12 +344,10 @@ pub(crate) fn selected_rows_query(after: i64, reached: i64, selection: &Selectio
         };
         q.sql.push_str(&format!(" AND ({test})"));
     }
-    if let Some(event_type) = selection.except_openers {
+    if let Some(event_type) = selection.except_type {
         q.params.push(Param::Text(event_type.to_owned()));
-        q.sql.push_str(&format!(
-            " AND NOT (version = 1 AND event_type = ${})",
-            q.params.len()
-        ));
+        q.sql
+            .push_str(&format!(" AND event_type <> ${}", q.params.len()));
     }
     q.sql.push_str(" ORDER BY position");
     q

@@ -7,9 +7,10 @@
 //! load with a 503 rather than letting latency grow without bound. Dropping the
 //! `Executor` closes the queue; slots finish what is queued and their threads end.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+
+use flume::{Receiver, Sender, TrySendError};
 
 use picloud_sandbox::{
     Host, Limits, ModuleSource, RunInput, RunResult, SLOT_STACK_SIZE, Sandbox, ScriptSource,
@@ -41,11 +42,9 @@ pub struct SlotStats {
     pub queued: AtomicUsize,
 }
 
-type SharedQueue = Arc<Mutex<Receiver<Job>>>;
-
 #[derive(Clone)]
 pub struct Executor {
-    queue: SyncSender<Job>,
+    queue: Sender<Job>,
     pub slots: usize,
     pub stats: Arc<SlotStats>,
 }
@@ -53,7 +52,9 @@ pub struct Executor {
 /// The receiving side, handed to the slot actors.
 #[derive(Clone)]
 pub struct SlotQueue {
-    queue: SharedQueue,
+    /// Every slot waits on the same queue; a job wakes one of them (no lock
+    /// around the receiver, whose waiting holder would wake the other slot).
+    queue: Receiver<Job>,
     sandbox: Arc<Sandbox>,
     /// The node's services lent to every run (outbound HTTP).
     host: Host,
@@ -69,7 +70,7 @@ impl Executor {
         slots: usize,
         capacity: usize,
     ) -> (Executor, SlotQueue) {
-        let (tx, rx) = sync_channel(capacity.max(1));
+        let (tx, rx) = flume::bounded(capacity.max(1));
         let stats = Arc::new(SlotStats::default());
         (
             Executor {
@@ -78,7 +79,7 @@ impl Executor {
                 stats: stats.clone(),
             },
             SlotQueue {
-                queue: Arc::new(Mutex::new(rx)),
+                queue: rx,
                 sandbox,
                 host,
                 stats,
@@ -124,14 +125,8 @@ impl SlotQueue {
     /// The loop of one slot thread: take a job, run it, answer; end when the queue closes.
     fn serve(&self) {
         loop {
-            let job = {
-                let Ok(queue) = self.queue.lock() else {
-                    return;
-                };
-                match queue.recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                }
+            let Ok(job) = self.queue.recv() else {
+                return;
             };
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.busy.fetch_add(1, Ordering::Relaxed);

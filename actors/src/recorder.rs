@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use picloud_events::domain::{InvocationRecord, InvocationsProjection, RUNS_PER_EVENT, stream};
-use picloud_events::readmodel::Doc;
+use picloud_events::readmodel::EncodedDoc;
 use picloud_events::{ExpectedVersion, Metadata, NewEvent, Store, StreamWrite};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -162,19 +162,17 @@ async fn write_loop(
 /// A batch of finished runs as the writes that record them: per app, one
 /// `runs-<app>` stream write of `InvocationsRecorded` events (a new event every
 /// `RUNS_PER_EVENT` runs, or when the actor changes), plus each run's
-/// `invocations` document. A run is encoded to JSON once: the event carries a
-/// copy of its document's body.
+/// `invocations` document (its JSON encoded straight from the record).
 fn encode_batch(
     batch: impl Iterator<Item = (InvocationRecord, Metadata)>,
-) -> (Vec<StreamWrite>, Vec<Doc>) {
+) -> (Vec<StreamWrite>, Vec<EncodedDoc>) {
     let mut writes: Vec<StreamWrite> = Vec::new();
     // Per event being filled: its write's index, its metadata and its runs.
     let mut open: Vec<(usize, Metadata, Vec<Value>)> = Vec::new();
     let mut docs = Vec::new();
     for (record, metadata) in batch {
-        let doc = InvocationsProjection::run_doc(&record);
-        let body = doc.body.clone();
-        docs.push(doc);
+        docs.push(InvocationsProjection::encoded_run_doc(&record));
+        let body = serde_json::to_value(&record).unwrap_or_default();
         let stream = stream::runs(&record.app_id);
         let at = match writes.iter().position(|w| w.stream == stream) {
             Some(at) => at,
@@ -223,7 +221,7 @@ fn runs_event(metadata: Metadata, runs: Vec<Value>) -> NewEvent {
 
 /// Append one batch with its documents (so the `invocations` projector need not
 /// read these records back), retrying a few times with backoff if the store is down.
-async fn flush(store: &dyn Store, writes: &[StreamWrite], docs: &[Doc]) -> bool {
+async fn flush(store: &dyn Store, writes: &[StreamWrite], docs: &[EncodedDoc]) -> bool {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
         match store

@@ -36,5 +36,5 @@ pub use event::{
     Appended, EventFilter, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamWrite,
 };
 pub use kv::{KvEntry, KvError};
-pub use readmodel::{Delivery, Doc, DocQuery, RowOp};
+pub use readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
 pub use store::{Backend, ReadAll, ReadSelected, Selection, Store, open, sqlite_url};

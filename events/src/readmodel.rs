@@ -18,6 +18,34 @@ pub struct Doc {
     pub body: serde_json::Value,
 }
 
+/// A document as the store writes it: its columns, and its body already JSON
+/// text (a writer that has the JSON at hand need not build a `Value` for it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedDoc {
+    pub collection: String,
+    pub key: String,
+    pub app: Option<String>,
+    pub sort: i64,
+    pub tag1: Option<String>,
+    pub tag2: Option<String>,
+    /// A JSON object.
+    pub body: String,
+}
+
+impl From<Doc> for EncodedDoc {
+    fn from(doc: Doc) -> Self {
+        EncodedDoc {
+            body: doc.body.to_string(),
+            collection: doc.collection,
+            key: doc.key,
+            app: doc.app,
+            sort: doc.sort,
+            tag1: doc.tag1,
+            tag2: doc.tag2,
+        }
+    }
+}
+
 /// One write a projection decides for one event.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RowOp {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
-use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
+use crate::readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
 
 #[doc(hidden)]
 #[macro_use]
@@ -114,7 +114,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         writes: &[StreamWrite],
         projection: &str,
-        docs: &[Doc],
+        docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError>;
 
     /// Load a whole exported log into a new store in one transaction, keeping each

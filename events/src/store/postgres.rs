@@ -38,7 +38,7 @@ use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
-use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
+use crate::readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
 
 /// Events per INSERT of an import.
 const IMPORT_CHUNK: usize = 2_000;
@@ -197,7 +197,7 @@ impl Store for PgStore {
         &self,
         writes: &[StreamWrite],
         projection: &str,
-        docs: &[Doc],
+        docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError> {
         let appended =
             append::append_many(&self.pool, &self.hooks, writes, (projection, docs)).await?;

@@ -28,7 +28,7 @@ use crate::error::StoreError;
 use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
-use crate::readmodel::{Delivery, Doc, DocQuery, RowOp};
+use crate::readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
 
 /// How long a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -127,7 +127,7 @@ impl Store for SqliteStore {
         &self,
         writes: &[StreamWrite],
         projection: &str,
-        docs: &[Doc],
+        docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError> {
         let appended = append::append_many(&self.writer, writes, (projection, docs)).await?;
         self.wake.send_modify(|n| *n = n.wrapping_add(1));

@@ -464,7 +464,7 @@ pub async fn append_projected_writes_the_events_and_the_documents_together(store
         .append_projected(
             &[write("run-1"), write("run-2")],
             "runs",
-            &[doc("run-1"), doc("run-2")],
+            &[doc("run-1").into(), doc("run-2").into()],
         )
         .await
         .expect("append_projected");
@@ -489,7 +489,11 @@ pub async fn append_projected_writes_the_events_and_the_documents_together(store
     // A conflict on any stream writes no event and no document.
     let conflicted = conflict(
         store
-            .append_projected(&[write("run-3"), write("run-1")], "runs", &[doc("run-3")])
+            .append_projected(
+                &[write("run-3"), write("run-1")],
+                "runs",
+                &[doc("run-3").into()],
+            )
             .await,
     );
     assert_eq!(conflicted.stream, "run-1");

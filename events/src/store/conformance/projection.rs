@@ -310,7 +310,7 @@ pub async fn a_follower_skips_written_through_events_and_a_replay_applies_them(
         .append_projected(
             &[write("r-2", "Run", ExpectedVersion::NoStream)],
             "runs",
-            &[Runs::doc("r-2", 1, "writer")],
+            &[Runs::doc("r-2", 1, "writer").into()],
         )
         .await
         .expect("append_projected");
@@ -318,7 +318,7 @@ pub async fn a_follower_skips_written_through_events_and_a_replay_applies_them(
         .append_projected(
             &[write("r-2", "Run", ExpectedVersion::Exact(1))],
             "runs",
-            &[Runs::doc("r-2", 2, "writer")],
+            &[Runs::doc("r-2", 2, "writer").into()],
         )
         .await
         .expect("append_projected");

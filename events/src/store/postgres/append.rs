@@ -14,7 +14,7 @@ use sqlx::{Postgres, Row};
 use super::TestHooks;
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, ExpectedVersion, StreamWrite};
-use crate::readmodel::Doc;
+use crate::readmodel::EncodedDoc;
 use crate::store::sql::{self, EventPayload};
 
 /// How often an append that lost a race on the unique (stream, version) index is
@@ -38,7 +38,7 @@ pub(super) async fn append_many(
     pool: &PgPool,
     hooks: &TestHooks,
     writes: &[StreamWrite],
-    docs: (&str, &[Doc]),
+    docs: (&str, &[EncodedDoc]),
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
     for _ in 0..APPEND_ATTEMPTS {
@@ -63,7 +63,7 @@ async fn append_once(
     pool: &PgPool,
     hooks: &TestHooks,
     writes: &[StreamWrite],
-    (projection, docs): (&str, &[Doc]),
+    (projection, docs): (&str, &[EncodedDoc]),
 ) -> Result<Attempt, StoreError> {
     let call = Call::new(writes)?;
     let rows = if docs.is_empty() && hooks.commit_delay_max.is_none() {

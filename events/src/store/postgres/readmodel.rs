@@ -6,7 +6,7 @@
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use crate::error::StoreError;
-use crate::readmodel::{self, Doc, RowOp};
+use crate::readmodel::{self, Doc, EncodedDoc, RowOp};
 use crate::store::sql::{self, OpRun};
 
 pub(super) async fn apply(
@@ -32,19 +32,20 @@ pub(super) async fn apply(
     for run in sql::gather_puts(ops) {
         let op = match run {
             OpRun::Puts(docs) => {
+                let docs: Vec<EncodedDoc> = docs.into_iter().map(EncodedDoc::from).collect();
                 put_many(&mut tx, projection, &docs).await?;
                 continue;
             }
             OpRun::One(op) => op,
         };
         match op {
-            RowOp::Put(doc) => put_many(&mut tx, projection, &[doc]).await?,
+            RowOp::Put(doc) => put_many(&mut tx, projection, &[doc.into()]).await?,
             RowOp::Merge(doc) => {
                 let doc = match get_doc(&mut tx, &doc.collection, &doc.key, true).await? {
                     Some(stored) => readmodel::merge(stored, doc),
                     None => doc,
                 };
-                put_many(&mut tx, projection, &[doc]).await?;
+                put_many(&mut tx, projection, &[doc.into()]).await?;
             }
             RowOp::Delete { collection, key } => {
                 sqlx::query(sql::DELETE_DOC)
@@ -80,7 +81,7 @@ pub(super) async fn apply(
 pub(super) async fn put_many(
     conn: &mut PgConnection,
     projection: &str,
-    docs: &[Doc],
+    docs: &[EncodedDoc],
 ) -> Result<(), StoreError> {
     if docs.is_empty() {
         return Ok(());
@@ -94,7 +95,7 @@ pub(super) async fn put_many(
     let mut tag2 = Vec::with_capacity(n);
     let mut body = Vec::with_capacity(n);
     for doc in docs {
-        body.push(doc.body.to_string());
+        body.push(doc.body.as_str());
         collection.push(doc.collection.as_str());
         key.push(doc.key.as_str());
         app.push(doc.app.as_deref());

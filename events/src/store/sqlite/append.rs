@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 use super::batch::{self, MAX_ROWS};
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, StreamWrite};
-use crate::readmodel::Doc;
+use crate::readmodel::EncodedDoc;
 use crate::store::sql::{self, EventColumns};
 
 /// Columns bound per inserted event.
@@ -28,7 +28,7 @@ const MAX_STREAMS: usize = 512;
 pub(super) async fn append_many(
     writer: &SqlitePool,
     writes: &[StreamWrite],
-    (projection, docs): (&str, &[Doc]),
+    (projection, docs): (&str, &[EncodedDoc]),
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
     let recorded_at = sql::now_micros();

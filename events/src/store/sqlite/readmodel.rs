@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::batch;
 use crate::error::StoreError;
-use crate::readmodel::{self, Doc, RowOp};
+use crate::readmodel::{self, Doc, EncodedDoc, RowOp};
 use crate::store::sql::{self, OpRun};
 
 pub(super) async fn apply(
@@ -31,19 +31,20 @@ pub(super) async fn apply(
     for run in sql::gather_puts(ops) {
         let op = match run {
             OpRun::Puts(docs) => {
+                let docs: Vec<EncodedDoc> = docs.into_iter().map(EncodedDoc::from).collect();
                 put_many(&mut tx, projection, &docs).await?;
                 continue;
             }
             OpRun::One(op) => op,
         };
         match op {
-            RowOp::Put(doc) => put(&mut tx, projection, &doc).await?,
+            RowOp::Put(doc) => put(&mut tx, projection, doc).await?,
             RowOp::Merge(doc) => {
                 let doc = match get_doc(&mut tx, &doc.collection, &doc.key).await? {
                     Some(stored) => readmodel::merge(stored, doc),
                     None => doc,
                 };
-                put(&mut tx, projection, &doc).await?;
+                put(&mut tx, projection, doc).await?;
             }
             RowOp::Delete { collection, key } => {
                 sqlx::query(sql::DELETE_DOC)
@@ -78,7 +79,7 @@ pub(super) async fn apply(
 pub(super) async fn put_many(
     conn: &mut SqliteConnection,
     projection: &str,
-    docs: &[Doc],
+    docs: &[EncodedDoc],
 ) -> Result<(), StoreError> {
     let mut rest = docs;
     for size in batch::chunk_sizes(docs.len(), batch::MAX_ROWS) {
@@ -100,15 +101,15 @@ pub(super) async fn put_many(
                 .bind(doc.sort)
                 .bind(&doc.tag1)
                 .bind(&doc.tag2)
-                .bind(doc.body.to_string());
+                .bind(&doc.body);
         }
         query.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-async fn put(conn: &mut SqliteConnection, projection: &str, doc: &Doc) -> Result<(), StoreError> {
-    put_many(conn, projection, std::slice::from_ref(doc)).await
+async fn put(conn: &mut SqliteConnection, projection: &str, doc: Doc) -> Result<(), StoreError> {
+    put_many(conn, projection, &[EncodedDoc::from(doc)]).await
 }
 
 pub(super) async fn get_doc(

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use picloud_events::domain::{InvocationRecord, InvocationsProjection, RUNS_PER_EVENT, stream};
 use picloud_events::readmodel::EncodedDoc;
-use picloud_events::{ExpectedVersion, Metadata, NewEvent, Store, StreamWrite};
-use serde_json::Value;
+use picloud_events::{EncodedEvent, ExpectedVersion, Metadata, Store, StreamWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -162,17 +161,16 @@ async fn write_loop(
 /// A batch of finished runs as the writes that record them: per app, one
 /// `runs-<app>` stream write of `InvocationsRecorded` events (a new event every
 /// `RUNS_PER_EVENT` runs, or when the actor changes), plus each run's
-/// `invocations` document (its JSON encoded straight from the record).
+/// `invocations` document. Each record is encoded to JSON once: that text is its
+/// document's body and, joined with its group's, its event's `runs`.
 fn encode_batch(
     batch: impl Iterator<Item = (InvocationRecord, Metadata)>,
-) -> (Vec<StreamWrite>, Vec<EncodedDoc>) {
-    let mut writes: Vec<StreamWrite> = Vec::new();
-    // Per event being filled: its write's index, its metadata and its runs.
-    let mut open: Vec<(usize, Metadata, Vec<Value>)> = Vec::new();
+) -> (Vec<StreamWrite<EncodedEvent>>, Vec<EncodedDoc>) {
+    let mut writes: Vec<StreamWrite<EncodedEvent>> = Vec::new();
+    let mut open: Vec<Group> = Vec::new();
     let mut docs = Vec::new();
     for (record, metadata) in batch {
-        docs.push(InvocationsProjection::encoded_run_doc(&record));
-        let body = serde_json::to_value(&record).unwrap_or_default();
+        let json = serde_json::to_string(&record).unwrap_or_else(|_| "{}".to_owned());
         let stream = stream::runs(&record.app_id);
         let at = match writes.iter().position(|w| w.stream == stream) {
             Some(at) => at,
@@ -185,43 +183,89 @@ fn encode_batch(
                 writes.len() - 1
             }
         };
-        let filling = open.iter().position(|(w, m, runs)| {
-            *w == at && m.actor == metadata.actor && runs.len() < RUNS_PER_EVENT
+        let filling = open.iter().position(|g| {
+            g.write == at && g.metadata.actor == metadata.actor && g.runs < RUNS_PER_EVENT
         });
-        match filling {
-            Some(i) => open[i].2.push(body),
+        let group = match filling {
+            Some(i) => &mut open[i],
             None => {
                 // Close this app's event in progress, if any.
-                if let Some(i) = open.iter().position(|(w, _, _)| *w == at) {
-                    let (w, m, runs) = open.swap_remove(i);
-                    writes[w].events.push(runs_event(m, runs));
+                if let Some(i) = open.iter().position(|g| g.write == at) {
+                    let full = open.swap_remove(i);
+                    writes[full.write].events.push(full.close());
                 }
-                let event_metadata = Metadata {
-                    actor: metadata.actor,
-                    token: metadata.token,
-                    node: metadata.node,
-                    app: Some(record.app_id.clone()),
-                    ..Metadata::default()
-                };
-                open.push((at, event_metadata, vec![body]));
+                open.push(Group::new(
+                    at,
+                    Metadata {
+                        actor: metadata.actor,
+                        token: metadata.token,
+                        node: metadata.node,
+                        app: Some(record.app_id.clone()),
+                        ..Metadata::default()
+                    },
+                ));
+                let last = open.len() - 1;
+                &mut open[last]
             }
-        }
+        };
+        group.push(&json);
+        docs.push(InvocationsProjection::encoded_run_doc(&record, json));
     }
-    for (w, m, runs) in open {
-        writes[w].events.push(runs_event(m, runs));
+    for group in open {
+        writes[group.write].events.push(group.close());
     }
     (writes, docs)
 }
 
-fn runs_event(metadata: Metadata, runs: Vec<Value>) -> NewEvent {
-    let mut data = serde_json::Map::with_capacity(1);
-    data.insert("runs".into(), Value::Array(runs));
-    NewEvent::new(RUNS_EVENT, Value::Object(data), metadata)
+/// An `InvocationsRecorded` being filled: `{"runs":[` and the records so far.
+struct Group {
+    write: usize,
+    metadata: Metadata,
+    runs: usize,
+    data: String,
+}
+
+impl Group {
+    fn new(write: usize, metadata: Metadata) -> Group {
+        let mut data = String::with_capacity(16 * 1024);
+        data.push_str(r#"{"runs":["#);
+        Group {
+            write,
+            metadata,
+            runs: 0,
+            data,
+        }
+    }
+
+    fn push(&mut self, record_json: &str) {
+        if self.runs > 0 {
+            self.data.push(',');
+        }
+        self.data.push_str(record_json);
+        self.runs += 1;
+    }
+
+    fn close(mut self) -> EncodedEvent {
+        self.data.push_str("]}");
+        // Metadata always serialises; a failure would leave the event without it.
+        let metadata = serde_json::to_string(&self.metadata).unwrap_or_else(|_| "{}".to_owned());
+        EncodedEvent {
+            event_type: RUNS_EVENT.to_owned(),
+            data: self.data,
+            metadata,
+            app: self.metadata.app,
+            actor: self.metadata.actor,
+        }
+    }
 }
 
 /// Append one batch with its documents (so the `invocations` projector need not
 /// read these records back), retrying a few times with backoff if the store is down.
-async fn flush(store: &dyn Store, writes: &[StreamWrite], docs: &[EncodedDoc]) -> bool {
+async fn flush(
+    store: &dyn Store,
+    writes: &[StreamWrite<EncodedEvent>],
+    docs: &[EncodedDoc],
+) -> bool {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
         match store
@@ -245,6 +289,7 @@ async fn flush(store: &dyn Store, writes: &[StreamWrite], docs: &[EncodedDoc]) -
 
 #[cfg(test)]
 mod tests {
+    use picloud_events::NewEvent;
     use picloud_events::domain::{InvocationEvent, InvocationStatus, decode, decode_new};
     use picloud_events::store::sqlite::SqliteStore;
 
@@ -290,8 +335,16 @@ mod tests {
         );
         let streams: Vec<&str> = writes.iter().map(|w| w.stream.as_str()).collect();
         assert_eq!(streams, ["runs-app-1", "runs-app-2"]);
-        let runs_of = |event: &NewEvent| -> Vec<String> {
-            match decode_new::<InvocationEvent>(event) {
+        // Decoded as a reader would: the JSON text parsed back.
+        let parsed = |event: &EncodedEvent| -> NewEvent {
+            NewEvent::new(
+                event.event_type.clone(),
+                serde_json::from_str(&event.data).expect("data is JSON"),
+                serde_json::from_str(&event.metadata).expect("metadata is JSON"),
+            )
+        };
+        let runs_of = |event: &EncodedEvent| -> Vec<String> {
+            match decode_new::<InvocationEvent>(&parsed(event)) {
                 Some(InvocationEvent::InvocationsRecorded { runs }) => {
                     runs.into_iter().map(|r| r.id).collect()
                 }
@@ -301,7 +354,7 @@ mod tests {
         let app1: Vec<(Vec<String>, Option<String>)> = writes[0]
             .events
             .iter()
-            .map(|e| (runs_of(e), e.metadata.actor.clone()))
+            .map(|e| (runs_of(e), parsed(e).metadata.actor))
             .collect();
         assert_eq!(app1.len(), 3, "full at RUNS_PER_EVENT, then a new actor");
         assert_eq!(app1[0].0.len(), RUNS_PER_EVENT);
@@ -312,17 +365,22 @@ mod tests {
             (vec!["run-600".to_owned()], Some("user:u1".into()))
         );
         assert_eq!(runs_of(&writes[1].events[0]), ["run-500"]);
+        // A run's document body is its record as the event holds it.
+        let data = parsed(&writes[0].events[0]).data;
+        let body: serde_json::Value = serde_json::from_str(&docs[0].body).expect("JSON");
+        assert_eq!(body, data["runs"][0]);
+        assert_eq!(body["id"], "run-0");
         for write in &writes {
             assert_eq!(write.expected, ExpectedVersion::Any);
             for event in &write.events {
                 assert_eq!(event.event_type, "InvocationsRecorded");
+                let metadata = parsed(event).metadata;
                 // A group's metadata names no single request (each record does).
-                assert_eq!(event.metadata.request_id, None);
-                assert_eq!(event.metadata.node.as_deref(), Some("node-1"));
-                assert_eq!(
-                    event.metadata.app.as_deref(),
-                    write.stream.strip_prefix("runs-")
-                );
+                assert_eq!(metadata.request_id, None);
+                assert_eq!(metadata.node.as_deref(), Some("node-1"));
+                assert_eq!(metadata.app.as_deref(), write.stream.strip_prefix("runs-"));
+                // The indexed columns follow the metadata.
+                assert_eq!((&event.app, &event.actor), (&metadata.app, &metadata.actor));
             }
         }
     }

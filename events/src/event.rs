@@ -126,12 +126,69 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// One stream's part of an `append_many`.
+/// One stream's part of an `append_many`: `NewEvent`s, or events already
+/// encoded (`EncodedEvent`, what `Store::append_projected` takes).
 #[derive(Clone, Debug)]
-pub struct StreamWrite {
+pub struct StreamWrite<E = NewEvent> {
     pub stream: String,
     pub expected: ExpectedVersion,
-    pub events: Vec<NewEvent>,
+    pub events: Vec<E>,
+}
+
+impl StreamWrite {
+    /// The same write with its events encoded.
+    pub fn encode(&self) -> Result<StreamWrite<EncodedEvent>, crate::StoreError> {
+        Ok(StreamWrite {
+            stream: self.stream.clone(),
+            expected: self.expected,
+            events: self
+                .events
+                .iter()
+                .map(EncodedEvent::encode)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// An event as a store writes it: its payload and metadata as JSON text, and
+/// the metadata's indexed columns. A writer that has the JSON at hand (the
+/// invocation recorder) builds it without a `serde_json::Value` on the way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedEvent {
+    pub event_type: String,
+    /// A JSON value (an object, for the domain's events).
+    pub data: String,
+    pub metadata: String,
+    pub app: Option<String>,
+    pub actor: Option<String>,
+}
+
+impl EncodedEvent {
+    /// `data` must be JSON text.
+    pub fn new(
+        event_type: impl Into<String>,
+        data: String,
+        metadata: &Metadata,
+    ) -> Result<Self, crate::StoreError> {
+        let json = serde_json::to_string(metadata).map_err(|e| {
+            crate::StoreError::Invalid(format!("metadata is not serialisable: {e}"))
+        })?;
+        Ok(EncodedEvent {
+            event_type: event_type.into(),
+            data,
+            metadata: json,
+            app: metadata.app.clone(),
+            actor: metadata.actor.clone(),
+        })
+    }
+
+    pub fn encode(event: &NewEvent) -> Result<Self, crate::StoreError> {
+        Self::new(
+            event.event_type.clone(),
+            event.data.to_string(),
+            &event.metadata,
+        )
+    }
 }
 
 /// Where an append landed.

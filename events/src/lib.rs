@@ -33,7 +33,8 @@ pub mod upcast;
 
 pub use error::{StoreError, VersionConflict};
 pub use event::{
-    Appended, EventFilter, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamWrite,
+    Appended, EncodedEvent, EventFilter, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    StreamWrite,
 };
 pub use kv::{KvEntry, KvError};
 pub use readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};

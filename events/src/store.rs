@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::StoreError;
-use crate::event::{Appended, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite};
+use crate::event::{
+    Appended, EncodedEvent, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite,
+};
 use crate::kv::{KvEntry, KvError, KvRow};
 use crate::readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
 
@@ -103,7 +105,11 @@ pub trait Store: Send + Sync + 'static {
     /// Several streams in one transaction, all or nothing (a conflict on any stream
     /// appends nothing). Results are in the order of `writes`.
     async fn append_many(&self, writes: Vec<StreamWrite>) -> Result<Vec<Appended>, StoreError> {
-        self.append_projected(&writes, "", &[]).await
+        let encoded = writes
+            .iter()
+            .map(StreamWrite::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.append_projected(&encoded, "", &[]).await
     }
 
     /// `append_many`, and in the same transaction the documents that
@@ -112,7 +118,7 @@ pub trait Store: Send + Sync + 'static {
     /// conflict writes neither. With no documents it is `append_many`.
     async fn append_projected(
         &self,
-        writes: &[StreamWrite],
+        writes: &[StreamWrite<EncodedEvent>],
         projection: &str,
         docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError>;

@@ -250,11 +250,10 @@ impl InvocationsProjection {
         }
     }
 
-    /// `run_doc` as the store writes it, the body encoded straight from the
-    /// record (no `Value` built on the way).
-    pub fn encoded_run_doc(record: &InvocationRecord) -> EncodedDoc {
-        let body = serde_json::to_string(record).unwrap_or_else(|_| "{}".to_owned());
-        Self::run_doc_with(record, body)
+    /// `run_doc` as the store writes it, its body `record_json`: the record
+    /// serialised (`serde_json::to_string(record)`), no `Value` built on the way.
+    pub fn encoded_run_doc(record: &InvocationRecord, record_json: String) -> EncodedDoc {
+        Self::run_doc_with(record, record_json)
     }
 
     fn run_doc_with(record: &InvocationRecord, body: String) -> EncodedDoc {
@@ -539,7 +538,8 @@ mod tests {
         let [RowOp::Put(replayed)] = ops.as_slice() else {
             panic!("one document: {ops:?}");
         };
-        let written = InvocationsProjection::encoded_run_doc(&record);
+        let json = serde_json::to_string(&record).expect("JSON");
+        let written = InvocationsProjection::encoded_run_doc(&record, json);
         let body: serde_json::Value = serde_json::from_str(&written.body).expect("JSON");
         assert_eq!(body, replayed.body);
         // The same columns (the body's keys may come in another order).

@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, ReadSelected, Selection, Store};
 use crate::error::StoreError;
-use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
+use crate::event::{Appended, EncodedEvent, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
 use crate::readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
@@ -195,7 +195,7 @@ impl Store for PgStore {
 
     async fn append_projected(
         &self,
-        writes: &[StreamWrite],
+        writes: &[StreamWrite<EncodedEvent>],
         projection: &str,
         docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError> {

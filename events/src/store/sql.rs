@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::event::{EventFilter, Metadata, NewEvent, RecordedEvent, StreamWrite};
+use crate::event::{EncodedEvent, EventFilter, RecordedEvent, StreamWrite};
 use crate::readmodel::{Doc, DocQuery, RowOp};
 use crate::store::Selection;
 use crate::upcast::upcast;
@@ -20,7 +20,7 @@ pub(crate) const EVENT_COLUMNS: &str =
 pub(crate) const DOC_COLUMNS: &str = "collection, key, app, sort, tag1, tag2, body";
 
 /// Refuse a batch that cannot be appended, before opening a transaction.
-pub(crate) fn validate(writes: &[StreamWrite]) -> Result<(), StoreError> {
+pub(crate) fn validate(writes: &[StreamWrite<EncodedEvent>]) -> Result<(), StoreError> {
     if writes.is_empty() {
         return Err(StoreError::Invalid(
             "append_many needs at least one stream".into(),
@@ -117,82 +117,34 @@ impl EventColumns {
     pub(crate) fn new(
         stream: &str,
         version: u64,
-        event: &NewEvent,
+        event: &EncodedEvent,
         recorded_at: i64,
     ) -> Result<Self, StoreError> {
-        Self::of(
-            stream,
-            version,
-            &event.event_type,
-            &event.data,
-            &event.metadata,
+        Ok(EventColumns {
+            stream: stream.to_owned(),
+            version: to_i64(version, "version")?,
+            event_type: event.event_type.clone(),
+            data: event.data.clone(),
+            metadata: event.metadata.clone(),
+            app: event.app.clone(),
+            actor: event.actor.clone(),
             recorded_at,
-        )
+        })
     }
 
     /// An event of an export, with the time it was first recorded.
     pub(crate) fn recorded(event: &RecordedEvent) -> Result<Self, StoreError> {
-        Self::of(
+        let encoded = EncodedEvent::new(
+            event.event_type.clone(),
+            event.data.to_string(),
+            &event.metadata,
+        )?;
+        Self::new(
             &event.stream,
             event.version,
-            &event.event_type,
-            &event.data,
-            &event.metadata,
+            &encoded,
             event.recorded_at.timestamp_micros(),
         )
-    }
-
-    fn of(
-        stream: &str,
-        version: u64,
-        event_type: &str,
-        data: &serde_json::Value,
-        metadata: &Metadata,
-        recorded_at: i64,
-    ) -> Result<Self, StoreError> {
-        let payload = EventPayload::of(event_type, data, metadata)?;
-        Ok(EventColumns {
-            stream: stream.to_owned(),
-            version: to_i64(version, "version")?,
-            event_type: payload.event_type,
-            data: payload.data,
-            metadata: payload.metadata,
-            app: payload.app,
-            actor: payload.actor,
-            recorded_at,
-        })
-    }
-}
-
-/// The columns of one new event that do not depend on where it lands (for a
-/// backend that decides versions in the database).
-pub(crate) struct EventPayload {
-    pub event_type: String,
-    pub data: String,
-    pub metadata: String,
-    pub app: Option<String>,
-    pub actor: Option<String>,
-}
-
-impl EventPayload {
-    pub(crate) fn new(event: &NewEvent) -> Result<Self, StoreError> {
-        Self::of(&event.event_type, &event.data, &event.metadata)
-    }
-
-    fn of(
-        event_type: &str,
-        data: &serde_json::Value,
-        metadata: &Metadata,
-    ) -> Result<Self, StoreError> {
-        let metadata_json = serde_json::to_string(metadata)
-            .map_err(|e| StoreError::Invalid(format!("metadata is not serialisable: {e}")))?;
-        Ok(EventPayload {
-            event_type: event_type.to_owned(),
-            data: data.to_string(),
-            metadata: metadata_json,
-            app: metadata.app.clone(),
-            actor: metadata.actor.clone(),
-        })
     }
 }
 
@@ -658,18 +610,17 @@ mod tests {
     #[test]
     fn an_empty_or_doubled_batch_is_invalid() {
         assert!(validate(&[]).is_err());
-        let write = |events: Vec<NewEvent>| StreamWrite {
+        let write = |events: Vec<EncodedEvent>| StreamWrite {
             stream: "s".into(),
             expected: ExpectedVersion::Any,
             events,
         };
         assert!(validate(&[write(vec![])]).is_err());
-        let one = vec![NewEvent::new(
-            "T",
-            serde_json::json!({}),
-            Metadata::default(),
-        )];
-        assert!(validate(&[write(one.clone())]).is_ok());
-        assert!(validate(&[write(one.clone()), write(one)]).is_err());
+        let one = |event_type: &str| {
+            vec![EncodedEvent::new(event_type, "{}".into(), &Metadata::default()).expect("encode")]
+        };
+        assert!(validate(&[write(one("T"))]).is_ok());
+        assert!(validate(&[write(one("T")), write(one("T"))]).is_err());
+        assert!(validate(&[write(one(""))]).is_err(), "a type is needed");
     }
 }

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, ReadSelected, Selection, Store};
 use crate::error::StoreError;
-use crate::event::{Appended, EventFilter, RecordedEvent, StreamWrite};
+use crate::event::{Appended, EncodedEvent, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
 use crate::migrate;
 use crate::readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
@@ -125,7 +125,7 @@ impl Store for SqliteStore {
 
     async fn append_projected(
         &self,
-        writes: &[StreamWrite],
+        writes: &[StreamWrite<EncodedEvent>],
         projection: &str,
         docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError> {

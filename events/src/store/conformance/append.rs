@@ -455,10 +455,14 @@ pub async fn append_projected_writes_the_events_and_the_documents_together(store
         tag2: None,
         body: json!({ "id": key }),
     };
-    let write = |stream: &str| StreamWrite {
-        stream: stream.into(),
-        expected: ExpectedVersion::NoStream,
-        events: vec![event("Run", json!({ "stream": stream }))],
+    let write = |stream: &str| {
+        StreamWrite {
+            stream: stream.into(),
+            expected: ExpectedVersion::NoStream,
+            events: vec![event("Run", json!({ "stream": stream }))],
+        }
+        .encode()
+        .expect("encode")
     };
     let appended = store
         .append_projected(
@@ -469,10 +473,10 @@ pub async fn append_projected_writes_the_events_and_the_documents_together(store
         .await
         .expect("append_projected");
     assert_eq!(appended.len(), 2);
-    assert_eq!(
-        store.read_all(0, 10).await.expect("read_all").events.len(),
-        2
-    );
+    let events = store.read_all(0, 10).await.expect("read_all").events;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].data, json!({ "stream": "run-1" }));
+    assert_eq!(events[1].event_type, "Run");
     for key in ["run-1", "run-2"] {
         assert_eq!(
             store.get_doc("runs", key).await.expect("get_doc"),

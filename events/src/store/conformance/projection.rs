@@ -308,7 +308,9 @@ pub async fn a_follower_skips_written_through_events_and_a_replay_applies_them(
     };
     store
         .append_projected(
-            &[write("r-2", "Run", ExpectedVersion::NoStream)],
+            &[write("r-2", "Run", ExpectedVersion::NoStream)
+                .encode()
+                .expect("encode")],
             "runs",
             &[Runs::doc("r-2", 1, "writer").into()],
         )
@@ -316,7 +318,9 @@ pub async fn a_follower_skips_written_through_events_and_a_replay_applies_them(
         .expect("append_projected");
     store
         .append_projected(
-            &[write("r-2", "Run", ExpectedVersion::Exact(1))],
+            &[write("r-2", "Run", ExpectedVersion::Exact(1))
+                .encode()
+                .expect("encode")],
             "runs",
             &[Runs::doc("r-2", 2, "writer").into()],
         )

@@ -13,9 +13,9 @@ use sqlx::{Postgres, Row};
 
 use super::TestHooks;
 use crate::error::{StoreError, VersionConflict};
-use crate::event::{Appended, ExpectedVersion, StreamWrite};
+use crate::event::{Appended, EncodedEvent, ExpectedVersion, StreamWrite};
 use crate::readmodel::EncodedDoc;
-use crate::store::sql::{self, EventPayload};
+use crate::store::sql;
 
 /// How often an append that lost a race on the unique (stream, version) index is
 /// re-checked and retried; the re-check turns the race into a typed conflict.
@@ -37,7 +37,7 @@ enum Attempt {
 pub(super) async fn append_many(
     pool: &PgPool,
     hooks: &TestHooks,
-    writes: &[StreamWrite],
+    writes: &[StreamWrite<EncodedEvent>],
     docs: (&str, &[EncodedDoc]),
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
@@ -62,7 +62,7 @@ pub(super) async fn append_many(
 async fn append_once(
     pool: &PgPool,
     hooks: &TestHooks,
-    writes: &[StreamWrite],
+    writes: &[StreamWrite<EncodedEvent>],
     (projection, docs): (&str, &[EncodedDoc]),
 ) -> Result<Attempt, StoreError> {
     let call = Call::new(writes)?;
@@ -112,7 +112,7 @@ struct Call {
 }
 
 impl Call {
-    fn new(writes: &[StreamWrite]) -> Result<Self, StoreError> {
+    fn new(writes: &[StreamWrite<EncodedEvent>]) -> Result<Self, StoreError> {
         let recorded_at = sql::now_micros();
         let n = writes.iter().map(|w| w.events.len()).sum();
         // Ascending key order, so two multi-stream appends cannot deadlock.
@@ -143,12 +143,11 @@ impl Call {
                     StoreError::Invalid(format!("too many events for stream {}", write.stream))
                 })?);
             for event in &write.events {
-                let p = EventPayload::new(event)?;
-                call.event_type.push(p.event_type);
-                call.data.push(p.data);
-                call.metadata.push(p.metadata);
-                call.app.push(p.app);
-                call.actor.push(p.actor);
+                call.event_type.push(event.event_type.clone());
+                call.data.push(event.data.clone());
+                call.metadata.push(event.metadata.clone());
+                call.app.push(event.app.clone());
+                call.actor.push(event.actor.clone());
             }
         }
         Ok(call)
@@ -173,7 +172,10 @@ impl Call {
 
 /// What `picloud_append` answered: a row per stream in order, or the one
 /// stream whose expectation failed (no `last_position`).
-fn outcome(writes: &[StreamWrite], rows: &[PgRow]) -> Result<Vec<Appended>, StoreError> {
+fn outcome(
+    writes: &[StreamWrite<EncodedEvent>],
+    rows: &[PgRow],
+) -> Result<Vec<Appended>, StoreError> {
     let mut appended = Vec::with_capacity(writes.len());
     for row in rows {
         let index: i32 = row.try_get(0)?;

@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::batch::{self, MAX_ROWS};
 use crate::error::{StoreError, VersionConflict};
-use crate::event::{Appended, StreamWrite};
+use crate::event::{Appended, EncodedEvent, StreamWrite};
 use crate::readmodel::EncodedDoc;
 use crate::store::sql::{self, EventColumns};
 
@@ -27,7 +27,7 @@ const MAX_STREAMS: usize = 512;
 /// same transaction (`Store::append_projected`).
 pub(super) async fn append_many(
     writer: &SqlitePool,
-    writes: &[StreamWrite],
+    writes: &[StreamWrite<EncodedEvent>],
     (projection, docs): (&str, &[EncodedDoc]),
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
@@ -123,7 +123,7 @@ pub(super) async fn stream_versions_in(
 async fn insert(
     conn: &mut SqliteConnection,
     columns: Vec<EventColumns>,
-    writes: &[StreamWrite],
+    writes: &[StreamWrite<EncodedEvent>],
     current: &[Option<u64>],
 ) -> Result<Vec<i64>, StoreError> {
     let mut positions = Vec::with_capacity(columns.len());
@@ -175,7 +175,7 @@ async fn insert(
 
 fn conflict_of(
     stream: Option<&str>,
-    writes: &[StreamWrite],
+    writes: &[StreamWrite<EncodedEvent>],
     current: &[Option<u64>],
 ) -> StoreError {
     let found = writes

@@ -97,22 +97,23 @@ async fn append_once(
     }
 }
 
-/// The arguments of `picloud_append`, one array each.
-struct Call {
+/// The arguments of `picloud_append`, one array each (borrowing the writes'
+/// text, bound without a copy).
+struct Call<'a> {
     lock_keys: Vec<i32>,
-    streams: Vec<String>,
+    streams: Vec<&'a str>,
     expected: Vec<Option<i64>>,
     counts: Vec<i32>,
-    event_type: Vec<String>,
-    data: Vec<String>,
-    metadata: Vec<String>,
-    app: Vec<Option<String>>,
-    actor: Vec<Option<String>>,
+    event_type: Vec<&'a str>,
+    data: Vec<&'a str>,
+    metadata: Vec<&'a str>,
+    app: Vec<Option<&'a str>>,
+    actor: Vec<Option<&'a str>>,
     recorded_at: Vec<i64>,
 }
 
-impl Call {
-    fn new(writes: &[StreamWrite<EncodedEvent>]) -> Result<Self, StoreError> {
+impl<'a> Call<'a> {
+    fn new(writes: &'a [StreamWrite<EncodedEvent>]) -> Result<Self, StoreError> {
         let recorded_at = sql::now_micros();
         let n = writes.iter().map(|w| w.events.len()).sum();
         // Ascending key order, so two multi-stream appends cannot deadlock.
@@ -132,7 +133,7 @@ impl Call {
             recorded_at: vec![recorded_at; n],
         };
         for write in writes {
-            call.streams.push(write.stream.clone());
+            call.streams.push(&write.stream);
             call.expected.push(match write.expected {
                 ExpectedVersion::Any => None,
                 ExpectedVersion::NoStream => Some(0),
@@ -143,19 +144,17 @@ impl Call {
                     StoreError::Invalid(format!("too many events for stream {}", write.stream))
                 })?);
             for event in &write.events {
-                call.event_type.push(event.event_type.clone());
-                call.data.push(event.data.clone());
-                call.metadata.push(event.metadata.clone());
-                call.app.push(event.app.clone());
-                call.actor.push(event.actor.clone());
+                call.event_type.push(&event.event_type);
+                call.data.push(&event.data);
+                call.metadata.push(&event.metadata);
+                call.app.push(event.app.as_deref());
+                call.actor.push(event.actor.as_deref());
             }
         }
         Ok(call)
     }
 
-    fn query(
-        self,
-    ) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
+    fn query(self) -> sqlx::query::Query<'a, Postgres, <Postgres as sqlx::Database>::Arguments> {
         sqlx::query(CALL)
             .bind(self.lock_keys)
             .bind(self.streams)

@@ -18,11 +18,19 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A new random API token (`pc_` + 64 hex characters, 256 bits of randomness).
+/// A new random API token (`pc_` + 64 hex characters, 256 bits of randomness):
+/// 32 bytes from the operating system, hashed with two v4 UUIDs (from the
+/// thread's CSPRNG, itself seeded by the OS) so the token stays random should
+/// the OS call ever fail.
 pub fn new_token() -> String {
+    let mut os = [0u8; 32];
+    let os_ok = getrandom::fill(&mut os).is_ok();
     let a = uuid::Uuid::new_v4();
     let b = uuid::Uuid::new_v4();
     let mut hasher = Sha256::new();
+    if os_ok {
+        hasher.update(os);
+    }
     hasher.update(a.as_bytes());
     hasher.update(b.as_bytes());
     hasher.update(uuid::Uuid::now_v7().as_bytes());

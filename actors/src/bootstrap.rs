@@ -124,3 +124,22 @@ pub async fn bootstrap(
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::new_token;
+
+    #[test]
+    fn a_token_is_pc_and_64_hex_digits_and_never_repeats() {
+        let tokens: std::collections::HashSet<String> = (0..1_000).map(|_| new_token()).collect();
+        assert_eq!(tokens.len(), 1_000);
+        for token in &tokens {
+            let hex = token.strip_prefix("pc_").expect("pc_ prefix");
+            assert_eq!(hex.len(), 64, "{token}");
+            assert!(
+                hex.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+        }
+    }
+}

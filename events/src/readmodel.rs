@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A document: its indexed columns and its body, a JSON object (a `Value`, or
+/// its text in an `EncodedDoc`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Doc {
+pub struct Doc<B = serde_json::Value> {
     pub collection: String,
     pub key: String,
     pub app: Option<String>,
@@ -15,34 +17,32 @@ pub struct Doc {
     pub sort: i64,
     pub tag1: Option<String>,
     pub tag2: Option<String>,
-    pub body: serde_json::Value,
+    pub body: B,
 }
 
-/// A document as the store writes it: its columns, and its body already JSON
-/// text (a writer that has the JSON at hand need not build a `Value` for it).
-#[derive(Clone, Debug, PartialEq)]
-pub struct EncodedDoc {
-    pub collection: String,
-    pub key: String,
-    pub app: Option<String>,
-    pub sort: i64,
-    pub tag1: Option<String>,
-    pub tag2: Option<String>,
-    /// A JSON object.
-    pub body: String,
+/// A document as the stores write and read it: the body as JSON text (a writer
+/// that has the JSON at hand need not build a `Value` for it).
+pub type EncodedDoc = Doc<String>;
+
+impl<B> Doc<B> {
+    /// The same document with another body.
+    pub fn with_body<C>(self, body: C) -> Doc<C> {
+        Doc {
+            collection: self.collection,
+            key: self.key,
+            app: self.app,
+            sort: self.sort,
+            tag1: self.tag1,
+            tag2: self.tag2,
+            body,
+        }
+    }
 }
 
 impl From<Doc> for EncodedDoc {
     fn from(doc: Doc) -> Self {
-        EncodedDoc {
-            body: doc.body.to_string(),
-            collection: doc.collection,
-            key: doc.key,
-            app: doc.app,
-            sort: doc.sort,
-            tag1: doc.tag1,
-            tag2: doc.tag2,
-        }
+        let body = doc.body.to_string();
+        doc.with_body(body)
     }
 }
 

@@ -230,24 +230,7 @@ impl InvocationsProjection {
 
     /// The whole document of a synchronous run.
     pub fn run_doc(record: &InvocationRecord) -> Doc {
-        let EncodedDoc {
-            collection,
-            key,
-            app,
-            sort,
-            tag1,
-            tag2,
-            ..
-        } = Self::run_doc_with(record, String::new());
-        Doc {
-            collection,
-            key,
-            app,
-            sort,
-            tag1,
-            tag2,
-            body: serde_json::to_value(record).unwrap_or_default(),
-        }
+        Self::run_doc_with(record, serde_json::to_value(record).unwrap_or_default())
     }
 
     /// `run_doc` as the store writes it, its body `record_json`: the record
@@ -256,8 +239,8 @@ impl InvocationsProjection {
         Self::run_doc_with(record, record_json)
     }
 
-    fn run_doc_with(record: &InvocationRecord, body: String) -> EncodedDoc {
-        EncodedDoc {
+    fn run_doc_with<B>(record: &InvocationRecord, body: B) -> Doc<B> {
+        Doc {
             collection: Self::COLLECTION.to_owned(),
             key: record.id.clone(),
             app: Some(record.app_id.clone()),
@@ -452,7 +435,20 @@ impl Projection for OutboxProjection {
 mod tests {
     use super::*;
     use crate::domain::codec::encode;
-    use crate::event::Metadata;
+    use crate::event::{Metadata, NewEvent};
+
+    /// `new` as the first event of `stream`, recorded now.
+    fn first_of(stream: &str, new: NewEvent) -> RecordedEvent {
+        RecordedEvent {
+            position: 1,
+            stream: stream.into(),
+            version: 1,
+            event_type: new.event_type,
+            data: new.data,
+            metadata: new.metadata,
+            recorded_at: chrono::Utc::now(),
+        }
+    }
 
     #[test]
     fn a_queued_invocation_has_the_detail_shape_with_nulls() {
@@ -473,16 +469,7 @@ mod tests {
             &InvocationEvent::InvocationRequested(request),
             &Metadata::default(),
         );
-        let event = RecordedEvent {
-            position: 1,
-            stream: "invocation-inv-1".into(),
-            version: 1,
-            event_type: new.event_type,
-            data: new.data,
-            metadata: new.metadata,
-            recorded_at: chrono::Utc::now(),
-        };
-        let ops = InvocationsProjection.apply(&event);
+        let ops = InvocationsProjection.apply(&first_of("invocation-inv-1", new));
         let [RowOp::Put(doc)] = ops.as_slice() else {
             panic!("one document: {ops:?}");
         };
@@ -525,16 +512,7 @@ mod tests {
             },
             &Metadata::default(),
         );
-        let event = RecordedEvent {
-            position: 1,
-            stream: "runs-app-1".into(),
-            version: 1,
-            event_type: new.event_type,
-            data: new.data,
-            metadata: new.metadata,
-            recorded_at: now,
-        };
-        let ops = InvocationsProjection.apply(&event);
+        let ops = InvocationsProjection.apply(&first_of("runs-app-1", new));
         let [RowOp::Put(replayed)] = ops.as_slice() else {
             panic!("one document: {ops:?}");
         };

@@ -445,7 +445,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|row| sql::DocRow::from_row(row)?.decode())
+            .map(|row| sql::decode_doc(sql::doc_from_row(row)?))
             .collect()
     }
 

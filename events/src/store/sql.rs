@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
 use crate::event::{EncodedEvent, EventFilter, RecordedEvent, StreamWrite};
-use crate::readmodel::{Doc, DocQuery, RowOp};
+use crate::readmodel::{Doc, DocQuery, EncodedDoc, RowOp};
 use crate::store::Selection;
 use crate::upcast::upcast;
 
@@ -218,53 +218,33 @@ pub(crate) fn from_micros(micros: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
 }
 
-/// A row of `DOC_COLUMNS`, before decoding.
-pub(crate) struct DocRow {
-    pub collection: String,
-    pub key: String,
-    pub app: Option<String>,
-    pub sort: i64,
-    pub tag1: Option<String>,
-    pub tag2: Option<String>,
-    pub body: String,
+/// A row of `DOC_COLUMNS` from either backend, its body still text.
+pub(crate) fn doc_from_row<'r, R: sqlx::Row>(row: &'r R) -> Result<EncodedDoc, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(EncodedDoc {
+        collection: row.try_get(0)?,
+        key: row.try_get(1)?,
+        app: row.try_get(2)?,
+        sort: row.try_get(3)?,
+        tag1: row.try_get(4)?,
+        tag2: row.try_get(5)?,
+        body: row.try_get(6)?,
+    })
 }
 
-impl DocRow {
-    /// Read `DOC_COLUMNS` from a row of either backend.
-    pub(crate) fn from_row<'r, R: sqlx::Row>(row: &'r R) -> Result<Self, sqlx::Error>
-    where
-        usize: sqlx::ColumnIndex<R>,
-        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        Ok(DocRow {
-            collection: row.try_get(0)?,
-            key: row.try_get(1)?,
-            app: row.try_get(2)?,
-            sort: row.try_get(3)?,
-            tag1: row.try_get(4)?,
-            tag2: row.try_get(5)?,
-            body: row.try_get(6)?,
-        })
-    }
-
-    pub(crate) fn decode(self) -> Result<crate::readmodel::Doc, StoreError> {
-        let body = serde_json::from_str(&self.body).map_err(|e| {
-            StoreError::corrupt(format!(
-                "body of document {}/{}: {e}",
-                self.collection, self.key
-            ))
-        })?;
-        Ok(crate::readmodel::Doc {
-            collection: self.collection,
-            key: self.key,
-            app: self.app,
-            sort: self.sort,
-            tag1: self.tag1,
-            tag2: self.tag2,
-            body,
-        })
-    }
+/// A stored document with its body parsed.
+pub(crate) fn decode_doc(doc: EncodedDoc) -> Result<Doc, StoreError> {
+    let body = serde_json::from_str(&doc.body).map_err(|e| {
+        StoreError::corrupt(format!(
+            "body of document {}/{}: {e}",
+            doc.collection, doc.key
+        ))
+    })?;
+    Ok(doc.with_body(body))
 }
 
 pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {

@@ -320,7 +320,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter()
-            .map(|row| sql::DocRow::from_row(row)?.decode())
+            .map(|row| sql::decode_doc(sql::doc_from_row(row)?))
             .collect()
     }
 

@@ -122,7 +122,8 @@ pub(super) async fn get_doc(
         .bind(key)
         .fetch_optional(conn)
         .await?;
-    row.map(|r| sql::DocRow::from_row(&r)?.decode()).transpose()
+    row.map(|r| sql::decode_doc(sql::doc_from_row(&r)?))
+        .transpose()
 }
 
 pub(super) async fn reset(

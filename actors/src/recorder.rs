@@ -160,7 +160,7 @@ async fn write_loop(
 
 /// A batch of finished runs as the writes that record them: per app, one
 /// `runs-<app>` stream write of `InvocationsRecorded` events (a new event every
-/// `RUNS_PER_EVENT` runs, or when the actor changes), plus each run's
+/// `RUNS_PER_EVENT` runs, or when the actor or their token changes), plus each run's
 /// `invocations` document. Each record is encoded to JSON once: that text is its
 /// document's body and, joined with its group's, its event's `runs`.
 fn encode_batch(
@@ -184,7 +184,10 @@ fn encode_batch(
             }
         };
         let filling = open.iter().position(|g| {
-            g.write == at && g.metadata.actor == metadata.actor && g.runs < RUNS_PER_EVENT
+            g.write == at
+                && g.metadata.actor == metadata.actor
+                && g.metadata.token == metadata.token
+                && g.runs < RUNS_PER_EVENT
         });
         let group = match filling {
             Some(i) => &mut open[i],
@@ -325,6 +328,12 @@ mod tests {
         other.app_id = "app-2".into();
         batch.insert(3, (other, by("http")));
         batch.push((run(600), by("user:u1")));
+        let with_token = Metadata {
+            token: Some("token:t2".into()),
+            ..by("user:u1")
+        };
+        batch.push((run(601), with_token.clone()));
+        batch.push((run(602), with_token));
         let ids: Vec<String> = batch.iter().map(|(r, _)| r.id.clone()).collect();
 
         let (writes, docs) = encode_batch(batch.into_iter());
@@ -351,18 +360,34 @@ mod tests {
                 other => panic!("not a group of runs: {other:?}"),
             }
         };
-        let app1: Vec<(Vec<String>, Option<String>)> = writes[0]
+        type Group = (Vec<String>, Option<String>, Option<String>);
+        let app1: Vec<Group> = writes[0]
             .events
             .iter()
-            .map(|e| (runs_of(e), parsed(e).metadata.actor))
+            .map(|e| {
+                let metadata = parsed(e).metadata;
+                (runs_of(e), metadata.actor, metadata.token)
+            })
             .collect();
-        assert_eq!(app1.len(), 3, "full at RUNS_PER_EVENT, then a new actor");
+        assert_eq!(
+            app1.len(),
+            4,
+            "full at RUNS_PER_EVENT, then a new actor, then a new token"
+        );
         assert_eq!(app1[0].0.len(), RUNS_PER_EVENT);
         assert_eq!(app1[0].0[0], "run-0");
         assert_eq!(app1[1].0, ["run-64", "run-65"]);
         assert_eq!(
             app1[2],
-            (vec!["run-600".to_owned()], Some("user:u1".into()))
+            (vec!["run-600".to_owned()], Some("user:u1".into()), None)
+        );
+        assert_eq!(
+            app1[3],
+            (
+                vec!["run-601".to_owned(), "run-602".to_owned()],
+                Some("user:u1".into()),
+                Some("token:t2".into())
+            )
         );
         assert_eq!(runs_of(&writes[1].events[0]), ["run-500"]);
         // A run's document body is its record as the event holds it.

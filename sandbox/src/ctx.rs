@@ -67,8 +67,13 @@ fn request(request: &HttpRequest) -> Dynamic {
     );
     // Any body that parses as JSON is offered parsed, whatever its content type:
     // clients often omit or misstate it, and a failed parse simply leaves `()`.
-    let json = serde_json::from_slice::<serde_json::Value>(&request.body)
-        .map_or(Dynamic::UNIT, |value| json_value::to_dynamic(&value));
+    // (An empty body, every GET's, is not JSON: no parse, no error built.)
+    let json = if request.body.is_empty() {
+        Dynamic::UNIT
+    } else {
+        serde_json::from_slice::<serde_json::Value>(&request.body)
+            .map_or(Dynamic::UNIT, |value| json_value::to_dynamic(&value))
+    };
     map.insert("json".into(), json);
     map.into()
 }

@@ -66,6 +66,18 @@ fn json_is_unit_when_the_body_is_not_json_and_body_is_lossy_utf8() {
 }
 
 #[test]
+fn json_is_unit_and_body_empty_without_a_body() {
+    let req = HttpRequest {
+        body: Bytes::new(),
+        ..request()
+    };
+    assert_eq!(
+        run_http("[ctx.request.json == (), ctx.request.body]", req),
+        "[true,\"\"]"
+    );
+}
+
+#[test]
 fn request_is_unit_without_an_http_request() {
     assert_eq!(body(&run("ctx.request == ()")), "true");
 }

@@ -49,6 +49,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 0004, "kv"),
     migration!("sqlite", 0005, "append"),
     migration!("sqlite", 0006, "outbox_next"),
+    migration!("sqlite", 0007, "invocations_unsorted"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
@@ -59,10 +60,11 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 0004, "kv"),
     migration!("postgres", 0005, "append"),
     migration!("postgres", 0006, "outbox_next"),
+    migration!("postgres", 0007, "invocations_unsorted"),
 ];
 
 /// The highest migration number: the schema this binary expects.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// FNV-1a (64 bit) of the text with line endings normalised: enough to notice an
 /// edit, and a checkout with CRLF line endings does not count as one.

@@ -467,3 +467,48 @@ impl Store for SqliteStore {
         self.writer.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan(store: &SqliteStore, query: &DocQuery) -> String {
+        let built = sql::doc_query(query);
+        let rows = bind_all(
+            sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", built.sql))),
+            built.params,
+        )
+        .fetch_all(&store.reader)
+        .await
+        .expect("explain");
+        rows.iter()
+            .map(|row| row.try_get::<String, _>("detail").expect("detail"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// `read_models_sort` is partial (migration 0007): a collection listed newest
+    /// first still walks it, and a per-app list of runs keeps `read_models_app`.
+    #[tokio::test]
+    async fn document_lists_use_their_indexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("picloud.db"))
+            .await
+            .expect("open");
+        let query = |collection: &str, app: Option<&str>| DocQuery {
+            collection: collection.into(),
+            app: app.map(Into::into),
+            tag1: None,
+            tag2: None,
+            before_sort: None,
+            limit: 10,
+        };
+        let apps = plan(&store, &query("apps", None)).await;
+        assert!(apps.contains("USING INDEX read_models_sort"), "{apps}");
+        assert!(!apps.contains("TEMP B-TREE"), "{apps}");
+        let runs = plan(&store, &query(sql::UNSORTED_COLLECTION, Some("a"))).await;
+        assert!(runs.contains("USING INDEX read_models_app"), "{runs}");
+        assert!(!runs.contains("TEMP B-TREE"), "{runs}");
+        store.close().await;
+    }
+}

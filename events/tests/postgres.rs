@@ -536,6 +536,49 @@ async fn nodes_opening_together_migrate_once() {
     db.drop_db().await;
 }
 
+/// The generic plan (the one made without the parameters' values, which a
+/// prepared statement may run on) of a collection's newest-first list, with
+/// `condition` after the collection's.
+async fn collection_list_plan(conn: &mut PgConnection, name: &str, condition: &str) -> String {
+    let prepare = format!(
+        "PREPARE {name}(text) AS SELECT key FROM read_models \
+         WHERE TRUE AND collection = $1{condition} ORDER BY sort DESC, key DESC LIMIT 10"
+    );
+    sqlx::query(AssertSqlSafe(prepare))
+        .execute(&mut *conn)
+        .await
+        .expect("prepare");
+    sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("EXPLAIN EXECUTE {name}('apps')")))
+        .fetch_all(conn)
+        .await
+        .expect("explain")
+        .join("\n")
+}
+
+/// `read_models_sort` is partial (migration 0007). On a generic plan PostgreSQL
+/// uses it for a collection's newest-first list only because the query states the
+/// index's condition literally, as `doc_query` writes it (a unit test holds that
+/// text). Sequential scans are off so the index shows even in an empty table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_partial_document_index_serves_collection_lists() {
+    run(TestHooks::default(), |_store, db| async move {
+        let mut conn = db.raw().await;
+        for setting in [
+            "SET enable_seqscan = off",
+            "SET plan_cache_mode = force_generic_plan",
+        ] {
+            sqlx::query(setting).execute(&mut conn).await.expect("set");
+        }
+        let stated =
+            collection_list_plan(&mut conn, "stated", " AND collection <> 'invocations'").await;
+        assert!(stated.contains("read_models_sort"), "{stated}");
+        let unstated = collection_list_plan(&mut conn, "unstated", "").await;
+        assert!(!unstated.contains("read_models_sort"), "{unstated}");
+        let _ = conn.close().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_unavailable() {
     // Port 1 on loopback: nothing listens there.

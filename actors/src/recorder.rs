@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use picloud_events::domain::{InvocationRecord, InvocationsProjection, RUNS_PER_EVENT, stream};
 use picloud_events::readmodel::EncodedDoc;
-use picloud_events::{EncodedEvent, ExpectedVersion, Metadata, Store, StreamWrite};
+use picloud_events::{EncodedEvent, ExpectedVersion, Metadata, Store, StoreError, StreamWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -137,7 +137,14 @@ async fn write_loop(
             }
         }
         let count = batch.len() as u64;
-        let (writes, docs) = encode_batch(batch.drain(..));
+        let (writes, docs) = match encode_batch(batch.drain(..)) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                tracing::error!(error = %e, records = count, "dropping invocation records that cannot be encoded");
+                dropped.fetch_add(count, Ordering::Relaxed);
+                continue;
+            }
+        };
         // One flush in flight: the next batch gathers and encodes meanwhile, and
         // batches still commit in the order they were taken.
         if let Some(previous) = in_flight.take() {
@@ -165,7 +172,7 @@ async fn write_loop(
 /// document's body and, joined with its group's, its event's `runs`.
 fn encode_batch(
     batch: impl Iterator<Item = (InvocationRecord, Metadata)>,
-) -> (Vec<StreamWrite<EncodedEvent>>, Vec<EncodedDoc>) {
+) -> Result<(Vec<StreamWrite<EncodedEvent>>, Vec<EncodedDoc>), StoreError> {
     let mut writes: Vec<StreamWrite<EncodedEvent>> = Vec::new();
     let mut open: Vec<Group> = Vec::new();
     let mut docs = Vec::new();
@@ -195,7 +202,7 @@ fn encode_batch(
                 // Close this app's event in progress, if any.
                 if let Some(i) = open.iter().position(|g| g.write == at) {
                     let full = open.swap_remove(i);
-                    writes[full.write].events.push(full.close());
+                    writes[full.write].events.push(full.close()?);
                 }
                 open.push(Group::new(
                     at,
@@ -215,9 +222,9 @@ fn encode_batch(
         docs.push(InvocationsProjection::encoded_run_doc(&record, json));
     }
     for group in open {
-        writes[group.write].events.push(group.close());
+        writes[group.write].events.push(group.close()?);
     }
-    (writes, docs)
+    Ok((writes, docs))
 }
 
 /// An `InvocationsRecorded` being filled: `{"runs":[` and the records so far.
@@ -248,17 +255,9 @@ impl Group {
         self.runs += 1;
     }
 
-    fn close(mut self) -> EncodedEvent {
+    fn close(mut self) -> Result<EncodedEvent, StoreError> {
         self.data.push_str("]}");
-        // Metadata always serialises; a failure would leave the event without it.
-        let metadata = serde_json::to_string(&self.metadata).unwrap_or_else(|_| "{}".to_owned());
-        EncodedEvent {
-            event_type: RUNS_EVENT.to_owned(),
-            data: self.data,
-            metadata,
-            app: self.metadata.app,
-            actor: self.metadata.actor,
-        }
+        EncodedEvent::new(RUNS_EVENT, self.data, &self.metadata)
     }
 }
 
@@ -336,7 +335,7 @@ mod tests {
         batch.push((run(602), with_token));
         let ids: Vec<String> = batch.iter().map(|(r, _)| r.id.clone()).collect();
 
-        let (writes, docs) = encode_batch(batch.into_iter());
+        let (writes, docs) = encode_batch(batch.into_iter()).expect("encode");
         assert_eq!(
             docs.iter().map(|d| d.key.clone()).collect::<Vec<_>>(),
             ids,

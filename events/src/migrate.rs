@@ -50,6 +50,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 0005, "append"),
     migration!("sqlite", 0006, "outbox_next"),
     migration!("sqlite", 0007, "invocations_unsorted"),
+    migration!("sqlite", 0008, "read_models_ascending"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
@@ -61,10 +62,11 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 0005, "append"),
     migration!("postgres", 0006, "outbox_next"),
     migration!("postgres", 0007, "invocations_unsorted"),
+    migration!("postgres", 0008, "read_models_ascending"),
 ];
 
 /// The highest migration number: the schema this binary expects.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// FNV-1a (64 bit) of the text with line endings normalised: enough to notice an
 /// edit, and a checkout with CRLF line endings does not count as one.

@@ -6,7 +6,8 @@
 //! checked in the order given, then all events are inserted with multi-row
 //! `INSERT … RETURNING`. A batch of 512 one-event streams (the invocation
 //! recorder's) costs three statements instead of 1,024 (besides `BEGIN` and
-//! `COMMIT`).
+//! `COMMIT`). One event on one stream, the common case, is a single statement
+//! (`append_one`).
 
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::batch::{self, MAX_ROWS};
 use crate::error::{StoreError, VersionConflict};
-use crate::event::{Appended, EncodedEvent, StreamWrite};
+use crate::event::{Appended, EncodedEvent, ExpectedVersion, StreamWrite};
 use crate::readmodel::EncodedDoc;
 use crate::store::sql::{self, EventColumns};
 
@@ -32,6 +33,11 @@ pub(super) async fn append_many(
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
     let recorded_at = sql::now_micros();
+    if let ([write], []) = (writes, docs)
+        && let [event] = write.events.as_slice()
+    {
+        return append_one(writer, write, event, recorded_at).await;
+    }
     // Dropping `tx` on any error rolls back whatever was written.
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let streams: Vec<&str> = writes.iter().map(|w| w.stream.as_str()).collect();
@@ -77,6 +83,70 @@ pub(super) async fn append_many(
     super::readmodel::put_many(&mut tx, projection, docs).await?;
     tx.commit().await?;
     Ok(appended)
+}
+
+/// One event on one stream, the most common append: one statement in its own
+/// implicit transaction, which reads the stream's version, checks the
+/// expectation and inserts under the write lock, instead of four round trips to
+/// the connection's thread (`BEGIN IMMEDIATE`, the version read, the insert,
+/// `COMMIT`). No row inserted means the expectation failed.
+async fn append_one(
+    writer: &SqlitePool,
+    write: &StreamWrite<EncodedEvent>,
+    event: &EncodedEvent,
+    recorded_at: i64,
+) -> Result<Vec<Appended>, StoreError> {
+    let expected = match write.expected {
+        ExpectedVersion::Any => None,
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(v) => Some(sql::to_i64(v, "expected version")?),
+    };
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "INSERT INTO events \
+         (stream, version, event_type, data, metadata, app, actor, recorded_at) \
+         SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7 \
+         FROM events WHERE stream = ?1 \
+         HAVING ?8 IS NULL OR COALESCE(MAX(version), 0) = ?8 \
+         RETURNING position, version",
+    )
+    .bind(&write.stream)
+    .bind(&event.event_type)
+    .bind(&event.data)
+    .bind(&event.metadata)
+    .bind(&event.app)
+    .bind(&event.actor)
+    .bind(recorded_at)
+    .bind(expected)
+    .fetch_optional(writer)
+    .await
+    .or_else(|e| match &e {
+        // Only another process writing the same file could insert between the
+        // read and the insert of one statement: a version conflict all the same.
+        sqlx::Error::Database(db) if db.is_unique_violation() => Ok(None),
+        _ => Err(e),
+    })?;
+    let Some((last_position, version)) = row else {
+        let mut conn = writer.acquire().await?;
+        let actual = stream_versions_in(&mut conn, &[write.stream.as_str()])
+            .await?
+            .first()
+            .copied()
+            .flatten();
+        return Err(VersionConflict {
+            stream: write.stream.clone(),
+            expected: write.expected,
+            actual,
+        }
+        .into());
+    };
+    let version = u64::try_from(version)
+        .map_err(|_| StoreError::corrupt(format!("negative version in {}", write.stream)))?;
+    Ok(vec![Appended {
+        stream: write.stream.clone(),
+        first_version: version,
+        last_version: version,
+        last_position,
+    }])
 }
 
 /// The last version of each stream (`None`: no such stream), in the order given.

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::event::{EncodedEvent, EventFilter, RecordedEvent, StreamWrite};
+use crate::event::{EncodedEvent, EventFilter, ExpectedVersion, RecordedEvent, StreamWrite};
 use crate::readmodel::{Doc, DocQuery, EncodedDoc, RowOp};
 use crate::store::Selection;
 use crate::upcast::upcast;
@@ -249,6 +249,16 @@ pub(crate) fn decode_doc(doc: EncodedDoc) -> Result<Doc, StoreError> {
 
 pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} {value} is out of range")))
+}
+
+/// An expectation as the append statements take it: NULL for any version, 0
+/// for no stream yet, else the stream's last version.
+pub(crate) fn expected_param(expected: ExpectedVersion) -> Result<Option<i64>, StoreError> {
+    Ok(match expected {
+        ExpectedVersion::Any => None,
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(v) => Some(to_i64(v, "expected version")?),
+    })
 }
 
 /// A `LIMIT` value: SQL wants a signed integer.

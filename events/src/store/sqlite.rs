@@ -478,6 +478,15 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// A store in a directory removed when the first value is dropped.
+    async fn open_scratch() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("picloud.db"))
+            .await
+            .expect("open");
+        (dir, store)
+    }
+
     async fn plan(store: &SqliteStore, query: &DocQuery) -> String {
         let built = sql::doc_query(query);
         let rows = bind_all(
@@ -497,10 +506,7 @@ mod tests {
     /// first still walks it, and a per-app list of runs keeps `read_models_app`.
     #[tokio::test]
     async fn document_lists_use_their_indexes() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("picloud.db"))
-            .await
-            .expect("open");
+        let (_dir, store) = open_scratch().await;
         let query = |collection: &str, app: Option<&str>| DocQuery {
             collection: collection.into(),
             app: app.map(Into::into),
@@ -532,10 +538,7 @@ mod tests {
     /// pages stayed about half empty (here: 50% full before, 87% after).
     #[tokio::test]
     async fn documents_written_newest_last_keep_their_index_pages_full() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("picloud.db"))
-            .await
-            .expect("open");
+        let (_dir, store) = open_scratch().await;
         let collection = sql::UNSORTED_COLLECTION;
         let app = "01a209d8-87dd-7673-bccd-1f1f49448369";
         let mut sort = 0_i64;

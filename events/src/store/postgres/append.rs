@@ -13,7 +13,7 @@ use sqlx::{Postgres, Row};
 
 use super::TestHooks;
 use crate::error::{StoreError, VersionConflict};
-use crate::event::{Appended, EncodedEvent, ExpectedVersion, StreamWrite};
+use crate::event::{Appended, EncodedEvent, StreamWrite};
 use crate::readmodel::EncodedDoc;
 use crate::store::sql;
 
@@ -134,11 +134,7 @@ impl<'a> Call<'a> {
         };
         for write in writes {
             call.streams.push(&write.stream);
-            call.expected.push(match write.expected {
-                ExpectedVersion::Any => None,
-                ExpectedVersion::NoStream => Some(0),
-                ExpectedVersion::Exact(v) => Some(sql::to_i64(v, "expected version")?),
-            });
+            call.expected.push(sql::expected_param(write.expected)?);
             call.counts
                 .push(i32::try_from(write.events.len()).map_err(|_| {
                     StoreError::Invalid(format!("too many events for stream {}", write.stream))

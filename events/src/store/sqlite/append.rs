@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::batch::{self, MAX_ROWS};
 use crate::error::{StoreError, VersionConflict};
-use crate::event::{Appended, EncodedEvent, ExpectedVersion, StreamWrite};
+use crate::event::{Appended, EncodedEvent, StreamWrite};
 use crate::readmodel::EncodedDoc;
 use crate::store::sql::{self, EventColumns};
 
@@ -96,11 +96,6 @@ async fn append_one(
     event: &EncodedEvent,
     recorded_at: i64,
 ) -> Result<Vec<Appended>, StoreError> {
-    let expected = match write.expected {
-        ExpectedVersion::Any => None,
-        ExpectedVersion::NoStream => Some(0),
-        ExpectedVersion::Exact(v) => Some(sql::to_i64(v, "expected version")?),
-    };
     let row: Option<(i64, i64)> = sqlx::query_as(
         "INSERT INTO events \
          (stream, version, event_type, data, metadata, app, actor, recorded_at) \
@@ -116,7 +111,7 @@ async fn append_one(
     .bind(&event.app)
     .bind(&event.actor)
     .bind(recorded_at)
-    .bind(expected)
+    .bind(sql::expected_param(write.expected)?)
     .fetch_optional(writer)
     .await
     .or_else(|e| match &e {
@@ -127,15 +122,10 @@ async fn append_one(
     })?;
     let Some((last_position, version)) = row else {
         let mut conn = writer.acquire().await?;
-        let actual = stream_versions_in(&mut conn, &[write.stream.as_str()])
-            .await?
-            .first()
-            .copied()
-            .flatten();
         return Err(VersionConflict {
             stream: write.stream.clone(),
             expected: write.expected,
-            actual,
+            actual: super::stream_version_in(&mut conn, &write.stream).await?,
         }
         .into());
     };

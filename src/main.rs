@@ -13,6 +13,10 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("picloud-io")
+        // Slot-sized stacks (reserved, not resident): a run may execute inline
+        // on these threads when the node is otherwise idle (see the executor).
+        .thread_stack_size(picloud_sandbox::SLOT_STACK_SIZE)
+        .on_thread_start(picloud_sandbox::mark_slot_stack)
         .build()
     {
         Ok(rt) => rt,

@@ -1,14 +1,25 @@
 //! Executor slots: N dedicated OS threads that evaluate Rhai (blocking CPU work that
 //! must never run on the async reactor), behind one bounded queue.
 //!
+//! A run that arrives while the node has no other run in flight, no slot busy and
+//! nothing queued executes inline instead, on the requester's runtime thread
+//! inside `tokio::task::block_in_place` (which hands that thread's other tasks to
+//! another thread first): at low load this saves the two cross-thread wake-ups of
+//! the slot hand-off. Only on a thread declared with
+//! `picloud_sandbox::mark_slot_stack` (the binary's runtime threads have slot-sized
+//! stacks) of a multi-threaded runtime; everywhere else, and whenever another run
+//! is in flight, the run goes through the queue. At most one run is inline at a
+//! time, so at most `slots + 1` scripts run at once.
+//!
 //! Each slot is an `ExecutorSlot` actor that owns its thread: the thread reports its
 //! own end to the actor, which then stops with an error so its supervisor restarts
 //! it. When the queue is full `submit` refuses at once (`Overloaded`): the edge sheds
 //! load with a 503 rather than letting latency grow without bound. Dropping the
 //! `Executor` closes the queue; slots finish what is queued and their threads end.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use flume::{Receiver, Sender, TrySendError};
 
@@ -38,8 +49,13 @@ pub enum SubmitError {
 /// Counters the metrics and `/api/v1/admin/nodes` read.
 #[derive(Default)]
 pub struct SlotStats {
+    /// Slot threads running a script (an inline run is not counted here).
     pub busy: AtomicUsize,
     pub queued: AtomicUsize,
+    /// Runs executed inline since start.
+    pub inline: AtomicU64,
+    /// Runs asked of `Executor::run` and not answered yet, inline or queued.
+    in_flight: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -47,6 +63,26 @@ pub struct Executor {
     queue: Sender<Job>,
     pub slots: usize,
     pub stats: Arc<SlotStats>,
+    /// For inline runs.
+    sandbox: Arc<Sandbox>,
+    host: Host,
+}
+
+/// One run counted in `SlotStats::in_flight` until dropped.
+struct InFlight<'a>(&'a SlotStats);
+
+impl<'a> InFlight<'a> {
+    /// Count a run; whether it is the only one in flight.
+    fn enter(stats: &'a SlotStats) -> (InFlight<'a>, bool) {
+        let before = stats.in_flight.fetch_add(1, Ordering::AcqRel);
+        (InFlight(stats), before == 0)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The receiving side, handed to the slot actors.
@@ -77,6 +113,8 @@ impl Executor {
                 queue: tx,
                 slots: slots.max(1),
                 stats: stats.clone(),
+                sandbox: sandbox.clone(),
+                host: host.clone(),
             },
             SlotQueue {
                 queue: rx,
@@ -101,7 +139,8 @@ impl Executor {
         }
     }
 
-    /// Run a script on a slot and wait for its result.
+    /// Run a script, inline when the node is otherwise idle (see the module
+    /// documentation), else on a slot, and wait for its result.
     pub async fn run(
         &self,
         script: ScriptSource,
@@ -109,6 +148,10 @@ impl Executor {
         limits: Limits,
         input: RunInput,
     ) -> Result<RunResult, SubmitError> {
+        let (_in_flight, alone) = InFlight::enter(&self.stats);
+        if alone && self.may_run_inline() {
+            return self.run_inline(&script, modules.as_ref(), &limits, input);
+        }
         let (reply, rx) = oneshot::channel();
         self.submit(Job {
             script,
@@ -118,6 +161,36 @@ impl Executor {
             reply,
         })?;
         rx.await.map_err(|_| SubmitError::ShuttingDown)
+    }
+
+    /// Nothing else is running or queued, this thread's stack fits a run, and
+    /// `block_in_place` may be used here.
+    fn may_run_inline(&self) -> bool {
+        picloud_sandbox::on_slot_stack()
+            && self.stats.busy.load(Ordering::Acquire) == 0
+            && self.stats.queued.load(Ordering::Acquire) == 0
+            && !self.queue.is_disconnected()
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+    }
+
+    /// The run on this thread, the runtime's other tasks moved off it first. A
+    /// panic is answered like a slot lost mid-run.
+    fn run_inline(
+        &self,
+        script: &ScriptSource,
+        modules: &dyn ModuleSource,
+        limits: &Limits,
+        input: RunInput,
+    ) -> Result<RunResult, SubmitError> {
+        self.stats.inline.fetch_add(1, Ordering::Relaxed);
+        tokio::task::block_in_place(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.sandbox
+                    .run_with_host(script, modules, limits, input, None, &self.host)
+            }))
+        })
+        .map_err(|_| SubmitError::ShuttingDown)
     }
 }
 
@@ -203,5 +276,138 @@ impl Actor for ExecutorSlot {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use picloud_sandbox::{NoModules, Outcome, SLOT_STACK_SIZE};
+
+    use super::*;
+
+    /// The source is its own id: compiled ASTs are cached by id and version.
+    fn script(source: &str) -> ScriptSource {
+        ScriptSource {
+            id: source.into(),
+            version: 1,
+            name: "test".into(),
+            source: source.into(),
+            permissions: None,
+        }
+    }
+
+    fn input() -> RunInput {
+        RunInput {
+            app_id: "a1".into(),
+            app_slug: "demo".into(),
+            invocation_id: "i1".into(),
+            request: None,
+            params: [("name".to_string(), "pi".to_string())].into(),
+            event: serde_json::json!({ "kind": "async" }),
+        }
+    }
+
+    fn executor() -> (Executor, SlotQueue) {
+        Executor::new(Arc::new(Sandbox::new()), Host::default(), 1, 8)
+    }
+
+    /// A slot thread serving `queue` until the executor is dropped.
+    fn serve(queue: SlotQueue) -> std::thread::JoinHandle<()> {
+        std::thread::Builder::new()
+            .stack_size(SLOT_STACK_SIZE)
+            .spawn(move || queue.serve())
+            .expect("slot thread")
+    }
+
+    /// A runtime like the binary's: slot-sized stacks, threads marked.
+    fn marked_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_stack_size(SLOT_STACK_SIZE)
+            .on_thread_start(picloud_sandbox::mark_slot_stack)
+            .build()
+            .expect("runtime")
+    }
+
+    fn body(result: &RunResult) -> &[u8] {
+        match &result.outcome {
+            Outcome::Response(r) => &r.body,
+            other => panic!("not a response: {other:?}"),
+        }
+    }
+
+    async fn run(executor: &Executor, source: &str, limits: Limits) -> RunResult {
+        executor
+            .run(script(source), Arc::new(NoModules), limits, input())
+            .await
+            .expect("run")
+    }
+
+    #[test]
+    fn a_lone_run_on_a_marked_runtime_thread_runs_inline() {
+        // No slot thread serves the queue: a queued run would never answer.
+        let (executor, _queue) = executor();
+        let rt = marked_runtime();
+        let result = rt.block_on(async {
+            let task = tokio::spawn(async move {
+                let result = run(&executor, "#{ hello: ctx.params.name }", Limits::DEFAULT).await;
+                (result, executor.stats.clone())
+            });
+            tokio::time::timeout(Duration::from_secs(10), task).await
+        });
+        let (result, stats) = result.expect("answered inline").expect("task");
+        assert_eq!(body(&result), br#"{"hello":"pi"}"#);
+        assert_eq!(stats.inline.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.in_flight.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_run_on_an_unmarked_thread_goes_to_a_slot() {
+        let (executor, queue) = executor();
+        let slot = serve(queue);
+        let result = run(&executor, "#{ hello: ctx.params.name }", Limits::DEFAULT).await;
+        assert_eq!(body(&result), br#"{"hello":"pi"}"#);
+        assert_eq!(executor.stats.inline.load(Ordering::Relaxed), 0);
+        drop(executor);
+        slot.join().expect("slot thread ends when the queue closes");
+    }
+
+    #[test]
+    fn a_run_while_another_is_in_flight_goes_to_a_slot() {
+        let (executor, queue) = executor();
+        let slot = serve(queue);
+        let rt = marked_runtime();
+        let stats = executor.stats.clone();
+        rt.block_on(async {
+            let slow = {
+                let executor = executor.clone();
+                let limits = Limits {
+                    timeout_ms: 300,
+                    max_operations: u64::MAX,
+                    ..Limits::DEFAULT
+                };
+                tokio::spawn(async move { run(&executor, "loop {}", limits).await })
+            };
+            // The first run is inline (it was alone); the second finds it in flight.
+            while stats.inline.load(Ordering::Relaxed) == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let second = {
+                let executor = executor.clone();
+                tokio::spawn(async move {
+                    run(&executor, "#{ hello: ctx.params.name }", Limits::DEFAULT).await
+                })
+            };
+            let second = second.await.expect("second run");
+            assert_eq!(body(&second), br#"{"hello":"pi"}"#);
+            let slow = slow.await.expect("slow run");
+            assert_eq!(slow.outcome, Outcome::Timeout);
+        });
+        assert_eq!(stats.inline.load(Ordering::Relaxed), 1);
+        drop(executor);
+        slot.join().expect("slot thread ends when the queue closes");
     }
 }

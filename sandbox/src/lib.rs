@@ -2,7 +2,8 @@
 //! [`Limits`], and nothing of the host is reachable from the script.
 //!
 //! The host (the executor-slot actors) keeps one [`Sandbox`] per node behind an `Arc`
-//! and calls [`Sandbox::run`] on dedicated threads with [`SLOT_STACK_SIZE`] stacks.
+//! and calls [`Sandbox::run`] on threads with [`SLOT_STACK_SIZE`] stacks: its
+//! dedicated slots, or a runtime thread declared with [`mark_slot_stack`].
 //! The API calls [`Sandbox::compile`] and [`parse_overrides`] when a script is saved.
 //!
 //! # Layout
@@ -81,3 +82,21 @@ pub use script::{ModuleSource, NoModules, ScriptSource};
 /// the ceilings of `max_call_levels` and `max_expr_depth` fit in it, in debug builds
 /// too. Only touched pages are backed by memory, so a large reservation is cheap.
 pub const SLOT_STACK_SIZE: usize = 64 * 1024 * 1024;
+
+thread_local! {
+    static ON_SLOT_STACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Declare that the current thread was built with a stack of at least
+/// [`SLOT_STACK_SIZE`], so a run may execute on it (see [`on_slot_stack`]). Call
+/// it first thing on such a thread, for example from a runtime's
+/// `on_thread_start` when its `thread_stack_size` is `SLOT_STACK_SIZE`.
+pub fn mark_slot_stack() {
+    ON_SLOT_STACK.with(|on| on.set(true));
+}
+
+/// Whether the current thread was declared with [`mark_slot_stack`]: a thread
+/// that was not may be too small for a script at the recursion ceilings.
+pub fn on_slot_stack() -> bool {
+    ON_SLOT_STACK.with(std::cell::Cell::get)
+}

@@ -59,6 +59,11 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
             "Runs waiting for a slot.",
             stats.queued.load(std::sync::atomic::Ordering::Relaxed) as f64,
         ),
+        (
+            "picloud_inline_runs".into(),
+            "Runs executed inline on a runtime thread, the node having no other run in flight, since start.",
+            stats.inline.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        ),
     ];
     gauges.push((
         "picloud_invocation_records_written".into(),

@@ -64,8 +64,27 @@ pub struct Executor {
     pub slots: usize,
     pub stats: Arc<SlotStats>,
     /// For inline runs.
+    runner: Arc<Runner>,
+}
+
+/// What evaluates a run, inline or on a slot: the sandbox and the node's
+/// services lent to every run (outbound HTTP, kv, …).
+struct Runner {
     sandbox: Arc<Sandbox>,
     host: Host,
+}
+
+impl Runner {
+    fn run(
+        &self,
+        script: &ScriptSource,
+        modules: &dyn ModuleSource,
+        limits: &Limits,
+        input: RunInput,
+    ) -> RunResult {
+        self.sandbox
+            .run_with_host(script, modules, limits, input, None, &self.host)
+    }
 }
 
 /// One run counted in `SlotStats::in_flight` until dropped.
@@ -91,9 +110,7 @@ pub struct SlotQueue {
     /// Every slot waits on the same queue; a job wakes one of them (no lock
     /// around the receiver, whose waiting holder would wake the other slot).
     queue: Receiver<Job>,
-    sandbox: Arc<Sandbox>,
-    /// The node's services lent to every run (outbound HTTP).
-    host: Host,
+    runner: Arc<Runner>,
     stats: Arc<SlotStats>,
 }
 
@@ -108,18 +125,17 @@ impl Executor {
     ) -> (Executor, SlotQueue) {
         let (tx, rx) = flume::bounded(capacity.max(1));
         let stats = Arc::new(SlotStats::default());
+        let runner = Arc::new(Runner { sandbox, host });
         (
             Executor {
                 queue: tx,
                 slots: slots.max(1),
                 stats: stats.clone(),
-                sandbox: sandbox.clone(),
-                host: host.clone(),
+                runner: runner.clone(),
             },
             SlotQueue {
                 queue: rx,
-                sandbox,
-                host,
+                runner,
                 stats,
             },
         )
@@ -186,8 +202,7 @@ impl Executor {
         self.stats.inline.fetch_add(1, Ordering::Relaxed);
         tokio::task::block_in_place(|| {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
-                self.sandbox
-                    .run_with_host(script, modules, limits, input, None, &self.host)
+                self.runner.run(script, modules, limits, input)
             }))
         })
         .map_err(|_| SubmitError::ShuttingDown)
@@ -203,14 +218,9 @@ impl SlotQueue {
             };
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.busy.fetch_add(1, Ordering::Relaxed);
-            let result = self.sandbox.run_with_host(
-                &job.script,
-                job.modules.as_ref(),
-                &job.limits,
-                job.input,
-                None,
-                &self.host,
-            );
+            let result = self
+                .runner
+                .run(&job.script, job.modules.as_ref(), &job.limits, job.input);
             self.stats.busy.fetch_sub(1, Ordering::Relaxed);
             // The requester may have gone away; the run still counted.
             let _ = job.reply.send(result);

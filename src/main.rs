@@ -7,6 +7,12 @@ use clap::Parser;
 use picloud::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
+// mimalloc: per-thread heaps and cheap cross-thread frees. With glibc's malloc the
+// request threads, the slots and the recorder contended on arena locks (see
+// ARCHITECTURE.md, "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format.as_deref());
@@ -17,6 +23,11 @@ fn main() -> ExitCode {
         // on these threads when the node is otherwise idle (see the executor).
         .thread_stack_size(picloud_sandbox::SLOT_STACK_SIZE)
         .on_thread_start(picloud_sandbox::mark_slot_stack)
+        // Each inline run hands its thread's other work to a spare thread; under
+        // load those hand-offs outpace the spares waking up, and without a cap the
+        // pool grew to ~50 threads (each keeping allocator pages resident). Four
+        // spares also serve password hashing and DNS lookups; beyond them those wait.
+        .max_blocking_threads(4)
         .build()
     {
         Ok(rt) => rt,

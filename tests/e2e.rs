@@ -212,3 +212,72 @@ fn spine_on_postgres() {
         spine(Some(url));
     }
 }
+
+/// Concurrent calls mix inline runs (each moving its runtime thread's other work to a
+/// spare thread) with queued ones; the spare threads stay within the runtime's cap
+/// instead of growing with the rate of those hand-offs.
+#[cfg(target_os = "linux")]
+#[test]
+fn runtime_threads_stay_bounded_under_concurrent_calls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let token = "pc_test_token_0123456789abcdef";
+    let node = Node::start(&data, None, &[("PICLOUD_BOOTSTRAP_TOKEN", token)]);
+    node.create("/api/v1/admin/apps", token, json!({"slug": "demo"}));
+    let script = node.create(
+        "/api/v1/admin/apps/demo/scripts",
+        token,
+        json!({"name": "hello", "source": "#{ hello: ctx.params.name }"}),
+    );
+    let script_id = script["id"].as_str().expect("id");
+    node.create(
+        "/api/v1/admin/apps/demo/routes",
+        token,
+        json!({"method": "GET", "path": "/hello/:name", "script_id": script_id}),
+    );
+
+    let pid = node.child.id();
+    let runtime_threads = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("/proc/PID/task")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim() == "picloud-io")
+            .count()
+    };
+    let mut most = runtime_threads();
+    std::thread::scope(|s| {
+        let callers: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..150 {
+                        let r = node.get("/demo/hello/x");
+                        assert_eq!(r.status, 200, "{}", r.text());
+                    }
+                })
+            })
+            .collect();
+        while callers.iter().any(|c| !c.is_finished()) {
+            most = most.max(runtime_threads());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for c in callers {
+            c.join().expect("caller");
+        }
+    });
+    most = most.max(runtime_threads());
+    let inline = node
+        .get("/metrics")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("picloud_inline_runs "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("picloud_inline_runs in /metrics");
+    assert!(inline > 0.0, "some calls ran inline");
+    // Worker threads (one per core) plus at most four blocking threads.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        most <= cores + 4,
+        "{most} runtime threads for {cores} core(s) and {inline} inline runs"
+    );
+    assert!(node.stop().success());
+}

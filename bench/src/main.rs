@@ -33,6 +33,12 @@ use clap::Parser;
 
 use crate::settings::{Cli, Command, Settings};
 
+// The same allocator as `picloud`, so that the baselines (bare axum, the in-process
+// engine ceiling, plain INSERTs) and the load generator are not measured against a
+// different malloc than the node.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::BaselineServer { listen }) = &cli.command {

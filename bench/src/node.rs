@@ -1,6 +1,7 @@
 //! A `picloud serve` child process on a free loopback port: start, wait for ready,
 //! drive its admin API, sample its `/proc` entries, stop it (SIGTERM, then kill).
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -161,10 +162,46 @@ impl Drop for Node {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CpuSample {
+    /// utime + stime of the whole process, ended threads included.
     pub ticks: u64,
-    pub context_switches: u64,
+    /// Context switches (voluntary and not) of each live thread, by thread id.
+    pub switches: BTreeMap<u32, u64>,
+}
+
+/// What happened between two samples of one process's threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwitchDelta {
+    /// Context switches of the threads alive at the second sample since the first
+    /// (all of them for a thread started in between), plus one for each thread that
+    /// ended in between: its last switches are gone with it, but it had to be woken
+    /// to end, so it counts at least once.
+    pub switches: u64,
+    pub started: usize,
+    pub ended: usize,
+}
+
+impl CpuSample {
+    pub fn switches_since(&self, before: &CpuSample) -> SwitchDelta {
+        let mut delta = SwitchDelta::default();
+        for (tid, now) in &self.switches {
+            match before.switches.get(tid) {
+                Some(then) => delta.switches += now.saturating_sub(*then),
+                None => {
+                    delta.started += 1;
+                    delta.switches += now;
+                }
+            }
+        }
+        delta.ended = before
+            .switches
+            .keys()
+            .filter(|tid| !self.switches.contains_key(tid))
+            .count();
+        delta.switches += delta.ended as u64;
+        delta
+    }
 }
 
 pub fn cpu_sample(pid: u32) -> anyhow::Result<CpuSample> {
@@ -180,19 +217,25 @@ pub fn cpu_sample(pid: u32) -> anyhow::Result<CpuSample> {
         Ok(fields.get(n - 3).context("short /proc/PID/stat")?.parse()?)
     };
     let ticks = field(14)? + field(15)?;
-    let mut context_switches = 0;
+    let mut switches = BTreeMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+        let task = task?;
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
             // The thread ended between the listing and the read.
             continue;
         };
-        context_switches += status_field::<u64>(&status, "voluntary_ctxt_switches:").unwrap_or(0)
+        let n = status_field::<u64>(&status, "voluntary_ctxt_switches:").unwrap_or(0)
             + status_field::<u64>(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+        switches.insert(tid, n);
     }
-    Ok(CpuSample {
-        ticks,
-        context_switches,
-    })
+    Ok(CpuSample { ticks, switches })
 }
 
 fn status_field<T: std::str::FromStr>(status: &str, name: &str) -> Option<T> {
@@ -312,5 +355,40 @@ impl Admin {
         )
         .await?;
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(threads: &[(u32, u64)]) -> CpuSample {
+        CpuSample {
+            ticks: 0,
+            switches: threads.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn switches_count_per_thread_and_ended_threads_count_once() {
+        let before = sample(&[(1, 10), (2, 500), (3, 7)]);
+        // Thread 2 (many switches) ended, thread 4 started: a plain sum of all
+        // threads would have dropped by 480 and hidden every other switch.
+        let after = sample(&[(1, 12), (3, 7), (4, 5)]);
+        assert_eq!(
+            after.switches_since(&before),
+            SwitchDelta {
+                switches: 2 + 5 + 1,
+                started: 1,
+                ended: 1,
+            }
+        );
+        assert_eq!(after.switches_since(&after), SwitchDelta::default());
+    }
+
+    #[test]
+    fn a_live_process_samples_its_own_threads() {
+        let now = cpu_sample(std::process::id()).expect("sample of this process");
+        assert!(now.switches.contains_key(&std::process::id()));
     }
 }

@@ -234,6 +234,13 @@ impl Node {
     pub fn get(&self, path: &str) -> Response {
         request(&self.addr, "GET", path, &[], None).expect("request")
     }
+
+    /// `POST` that must answer 201; its JSON body.
+    pub fn create(&self, path: &str, token: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = self.call("POST", path, token, Some(body));
+        assert_eq!(r.status, 201, "POST {path}: {}", r.text());
+        r.json()
+    }
 }
 
 impl Drop for Node {

@@ -70,14 +70,21 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
             )
             .with_note(extra),
         );
-        rows.push(Figure::absolute(
-            &format!("idle wake-ups, {when}"),
-            "sqlite",
-            "wake-ups/s",
-            w.wakeups,
-            "< 1 /s",
-            Some(w.wakeups < 1.0),
-        ));
+        rows.push(
+            Figure::absolute(
+                &format!("idle wake-ups, {when}"),
+                "sqlite",
+                "wake-ups/s",
+                w.wakeups,
+                "< 1 /s",
+                Some(w.wakeups < 1.0),
+            )
+            .with_note(format!(
+                "context switches of every thread; {} thread(s) started and {} ended \
+                 during the window (an ended thread counts one)",
+                w.threads_started, w.threads_ended
+            )),
+        );
     }
     Ok(rows)
 }
@@ -86,8 +93,10 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
 #[derive(Clone, Copy)]
 struct Window {
     ticks: u64,
-    /// Context switches per second, all threads.
+    /// Context switches per second, all threads (see `SwitchDelta`).
     wakeups: f64,
+    threads_started: usize,
+    threads_ended: usize,
     lag_open: i64,
     lag_close: i64,
     appended: i64,
@@ -99,12 +108,12 @@ async fn measure(node: &Node, admin: &mut Admin, window: Duration) -> anyhow::Re
     tokio::time::sleep(window).await;
     let after = node.cpu_sample()?;
     let close = admin.log_state().await?;
+    let switches = after.switches_since(&before);
     Ok(Window {
         ticks: after.ticks.saturating_sub(before.ticks),
-        wakeups: after
-            .context_switches
-            .saturating_sub(before.context_switches) as f64
-            / window.as_secs_f64(),
+        wakeups: switches.switches as f64 / window.as_secs_f64(),
+        threads_started: switches.started,
+        threads_ended: switches.ended,
         lag_open: open.0,
         lag_close: close.0,
         appended: close.1 - open.1,

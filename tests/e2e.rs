@@ -117,38 +117,30 @@ fn spine(database: Option<String>) {
     // With nothing else in flight a run executes inline on the request's runtime
     // thread: recursion to the call-level ceiling fits its stack (a default
     // runtime stack overflows here in a debug build) and ends as the limit.
-    let deep = node.call(
-        "POST",
+    let deep = node.create(
         "/api/v1/admin/apps/demo/scripts",
         &token,
-        Some(json!({
+        json!({
             "name": "deep",
             "source": "fn f(n) { f(n + 1) } f(0)",
             "sandbox": {"max_call_levels": 256},
-        })),
+        }),
     );
-    assert_eq!(deep.status, 201, "{}", deep.text());
-    let deep_id = deep.json()["id"].as_str().expect("script id").to_owned();
-    let route = node.call(
-        "POST",
+    let deep_id = deep["id"].as_str().expect("script id");
+    node.create(
         "/api/v1/admin/apps/demo/routes",
         &token,
-        Some(json!({"method": "GET", "path": "/deep", "script_id": deep_id})),
+        json!({"method": "GET", "path": "/deep", "script_id": deep_id}),
     );
-    assert_eq!(route.status, 201, "{}", route.text());
-    let inline_runs = || {
-        node.get("/metrics")
-            .text()
-            .lines()
-            .find_map(|l| l.strip_prefix("picloud_inline_runs "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .expect("picloud_inline_runs in /metrics")
-    };
-    let before = inline_runs();
+    let before = node.metric("picloud_inline_runs");
     let deep = node.get("/demo/deep");
     assert_eq!(deep.status, 507, "{}", deep.text());
     assert!(deep.text().contains("max_call_levels"), "{}", deep.text());
-    assert_eq!(inline_runs(), before + 1.0, "the lone run went inline");
+    assert_eq!(
+        node.metric("picloud_inline_runs"),
+        before + 1.0,
+        "the lone run went inline"
+    );
 
     // The run was recorded (by the batching writer, shortly after).
     let detail = eventually(Duration::from_secs(10), || {
@@ -269,13 +261,7 @@ fn runtime_threads_stay_bounded_under_concurrent_calls() {
         }
     });
     most = most.max(runtime_threads());
-    let inline = node
-        .get("/metrics")
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix("picloud_inline_runs "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .expect("picloud_inline_runs in /metrics");
+    let inline = node.metric("picloud_inline_runs");
     assert!(inline > 0.0, "some calls ran inline");
     // Worker threads (one per core) plus at most four blocking threads.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -235,6 +235,15 @@ impl Node {
         request(&self.addr, "GET", path, &[], None).expect("request")
     }
 
+    /// The value of an unlabelled metric line (`name value`) in `/metrics`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{text}"))
+    }
+
     /// `POST` that must answer 201; its JSON body.
     pub fn create(&self, path: &str, token: &str, body: serde_json::Value) -> serde_json::Value {
         let r = self.call("POST", path, token, Some(body));

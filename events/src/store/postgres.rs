@@ -13,13 +13,14 @@
 //! positions under one short lock, so a smaller position always has a smaller
 //! xid; the comment there explains why that matters. An append is one call of
 //! `picloud_append` (migration 0005, `append.rs`), which locks, checks and
-//! calls it.
+//! calls it; appends made at the same time share one call (`combine.rs`).
 //!
 //! Wake-ups: appends `pg_notify('picloud_events', '')` in their transaction, and a
 //! listener task (`listener.rs`) bumps the watch channel on every notification
 //! and after each (re)connect. Nothing polls while idle.
 
 mod append;
+mod combine;
 mod kv;
 mod listener;
 mod readmodel;
@@ -82,6 +83,8 @@ pub struct PgStore {
     wake: watch::Sender<u64>,
     listener: JoinHandle<()>,
     hooks: TestHooks,
+    /// Concurrent appends without documents share a call (`combine.rs`).
+    combiner: combine::Combiner,
 }
 
 /// Open, migrate and start the listener. `open` calls this with no hooks.
@@ -100,6 +103,7 @@ pub async fn open_with_hooks(url: &str, hooks: TestHooks) -> Result<Arc<dyn Stor
     let (wake, _) = watch::channel(0);
     let listener = listener::spawn(options, wake.clone());
     Ok(Arc::new(PgStore {
+        combiner: combine::Combiner::new(pool.clone())?,
         pool,
         wake,
         listener,
@@ -199,8 +203,11 @@ impl Store for PgStore {
         projection: &str,
         docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError> {
-        let appended =
-            append::append_many(&self.pool, &self.hooks, writes, (projection, docs)).await?;
+        let appended = if docs.is_empty() && self.hooks.commit_delay_max.is_none() {
+            self.combiner.append(writes).await?
+        } else {
+            append::append_many(&self.pool, &self.hooks, writes, (projection, docs)).await?
+        };
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(appended)
     }

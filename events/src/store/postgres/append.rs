@@ -65,7 +65,8 @@ async fn append_once(
     writes: &[StreamWrite<EncodedEvent>],
     (projection, docs): (&str, &[EncodedDoc]),
 ) -> Result<Attempt, StoreError> {
-    let call = Call::new(writes)?;
+    let writes: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
+    let call = Call::new(&writes)?;
     let rows = if docs.is_empty() && hooks.commit_delay_max.is_none() {
         call.query().fetch_all(pool).await
     } else {
@@ -74,7 +75,7 @@ async fn append_once(
         let rows = call.query().fetch_all(&mut *tx).await;
         if let Ok(rows) = &rows {
             // A conflict wrote nothing: dropping `tx` rolls back, and no document goes in.
-            let appended = outcome(writes, rows)?;
+            let appended = outcome(&writes, rows)?.into_result()?;
             super::readmodel::put_many(&mut tx, projection, docs).await?;
             if let Some(max) = hooks.commit_delay_max {
                 tokio::time::sleep(random_up_to(max)).await;
@@ -85,7 +86,7 @@ async fn append_once(
         rows
     };
     match rows {
-        Ok(rows) => outcome(writes, &rows).map(Attempt::Done),
+        Ok(rows) => outcome(&writes, &rows)?.into_result().map(Attempt::Done),
         // Another writer of the same (stream, version) that did not take the
         // stream lock, or a deadlock victim: re-check and retry.
         Err(sqlx::Error::Database(db))
@@ -94,6 +95,37 @@ async fn append_once(
             Ok(Attempt::Raced)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// One call of `picloud_append` for the writes of several appends together
+/// (`combine.rs`), their streams distinct: no retry, no documents. A conflict
+/// names the first stream whose expectation failed, and nothing was written.
+pub(super) async fn append_combined(
+    pool: &PgPool,
+    writes: &[&StreamWrite<EncodedEvent>],
+) -> Result<Outcome, StoreError> {
+    let rows = Call::new(writes)?.query().fetch_all(pool).await?;
+    outcome(writes, &rows)
+}
+
+/// What one call of `picloud_append` did.
+pub(super) enum Outcome {
+    /// Every stream appended, in the order given.
+    Done(Vec<Appended>),
+    /// The write at `index` did not find its expected version; nothing was written.
+    Conflict {
+        index: usize,
+        conflict: VersionConflict,
+    },
+}
+
+impl Outcome {
+    fn into_result(self) -> Result<Vec<Appended>, StoreError> {
+        match self {
+            Outcome::Done(appended) => Ok(appended),
+            Outcome::Conflict { conflict, .. } => Err(conflict.into()),
+        }
     }
 }
 
@@ -113,7 +145,7 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    fn new(writes: &'a [StreamWrite<EncodedEvent>]) -> Result<Self, StoreError> {
+    fn new(writes: &[&'a StreamWrite<EncodedEvent>]) -> Result<Self, StoreError> {
         let recorded_at = sql::now_micros();
         let n = writes.iter().map(|w| w.events.len()).sum();
         // Ascending key order, so two multi-stream appends cannot deadlock.
@@ -132,7 +164,7 @@ impl<'a> Call<'a> {
             actor: Vec::with_capacity(n),
             recorded_at: vec![recorded_at; n],
         };
-        for write in writes {
+        for &write in writes {
             call.streams.push(&write.stream);
             call.expected.push(sql::expected_param(write.expected)?);
             call.counts
@@ -167,19 +199,16 @@ impl<'a> Call<'a> {
 
 /// What `picloud_append` answered: a row per stream in order, or the one
 /// stream whose expectation failed (no `last_position`).
-fn outcome(
-    writes: &[StreamWrite<EncodedEvent>],
-    rows: &[PgRow],
-) -> Result<Vec<Appended>, StoreError> {
+fn outcome(writes: &[&StreamWrite<EncodedEvent>], rows: &[PgRow]) -> Result<Outcome, StoreError> {
     let mut appended = Vec::with_capacity(writes.len());
     for row in rows {
         let index: i32 = row.try_get(0)?;
         let version: Option<i64> = row.try_get(1)?;
         let last_position: Option<i64> = row.try_get(2)?;
-        let write = usize::try_from(index)
+        let (at, write) = usize::try_from(index)
             .ok()
             .and_then(|i| i.checked_sub(1))
-            .and_then(|i| writes.get(i))
+            .and_then(|i| writes.get(i).map(|&w| (i, w)))
             .ok_or_else(|| {
                 StoreError::Database(format!(
                     "picloud_append answered for stream {index} of {}",
@@ -194,12 +223,14 @@ fn outcome(
             })
             .transpose()?;
         let Some(last_position) = last_position else {
-            return Err(VersionConflict {
-                stream: write.stream.clone(),
-                expected: write.expected,
-                actual: current,
-            }
-            .into());
+            return Ok(Outcome::Conflict {
+                index: at,
+                conflict: VersionConflict {
+                    stream: write.stream.clone(),
+                    expected: write.expected,
+                    actual: current,
+                },
+            });
         };
         let first_version = current.unwrap_or(0) + 1;
         appended.push(Appended {
@@ -221,7 +252,7 @@ fn outcome(
             writes.len()
         )));
     }
-    Ok(appended)
+    Ok(Outcome::Done(appended))
 }
 
 /// The second key of a stream's advisory lock (the first, 'picl', is written in

@@ -542,6 +542,83 @@ async fn a_shared_call_that_fails_answers_each_append_on_its_own() {
     .await;
 }
 
+/// The backends of this database that have run `picloud_append` outside a
+/// transaction's documents: the append connection's.
+async fn append_backends(conn: &mut PgConnection) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE '%picloud_append(%' \
+           AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(conn)
+    .await
+    .expect("pg_stat_activity")
+}
+
+/// Kill the append connection's backend and wait until it is gone.
+async fn kill_append_connection(conn: &mut PgConnection) {
+    let pids = append_backends(conn).await;
+    assert_eq!(pids.len(), 1, "one append connection: {pids:?}");
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pids[0])
+        .execute(&mut *conn)
+        .await
+        .expect("terminate");
+    for _ in 0..500 {
+        if append_backends(conn).await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the killed backend did not go away");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_append_connection_is_replaced() {
+    run(TestHooks::default(), |store, db| async move {
+        let one = || vec![conformance::event("E", serde_json::json!({}))];
+        store
+            .append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("append");
+        let mut admin = db.raw().await;
+
+        // Killed while in steady use: the append that finds out may fail as
+        // unavailable, and writes nothing; the next one gets a new connection.
+        kill_append_connection(&mut admin).await;
+        let mut expected = 1;
+        match store.append("s", ExpectedVersion::Any, one()).await {
+            Ok(appended) => {
+                expected += 1;
+                assert_eq!(appended.last_version, expected);
+            }
+            Err(StoreError::Unavailable(_)) => {}
+            Err(other) => panic!("a lost connection is unavailable, got {other:?}"),
+        }
+        let appended = store
+            .append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("the next append gets a new connection");
+        expected += 1;
+        assert_eq!(appended.last_version, expected);
+
+        // Killed while idle past the ping threshold (a second): the ping finds
+        // out, and the append goes over a new connection.
+        kill_append_connection(&mut admin).await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let appended = store
+            .append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("an append after idling is pinged onto a new connection");
+        expected += 1;
+        assert_eq!(appended.last_version, expected);
+        assert_eq!(append_backends(&mut admin).await.len(), 1);
+        let events = store.read_stream("s", 1, 100).await.expect("read_stream");
+        assert_eq!(events.len() as u64, expected, "nothing failed was written");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolled_back_append_leaves_a_gap_that_readers_pass() {
     run(TestHooks::default(), |store, db| async move {

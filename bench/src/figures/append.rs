@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use picloud_events::{ExpectedVersion, Metadata, NewEvent, Store};
 use serde_json::json;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -87,8 +89,7 @@ async fn postgres(bench: &mut Bench) -> anyhow::Result<Vec<Figure>> {
     let store = picloud_events::open(&store_url)
         .await
         .context("opening the PostgreSQL store")?;
-    let pool = PgPoolOptions::new()
-        .max_connections(16)
+    let pool = picloud_events::store::postgres::pool_options()
         .connect(&plain_url)
         .await?;
     sqlx::raw_sql(POSTGRES_LOG).execute(&pool).await?;
@@ -209,8 +210,9 @@ async fn plain_rate(
             let stream = format!("plain-{run}-{w}");
             let event = event();
             let mut version = 0i64;
+            let mut writer = plain.writer().await?;
             while Instant::now() < deadline {
-                insert(&plain, &stream, version, mode.batch, &event).await?;
+                insert(&mut writer, &stream, version, mode.batch, &event).await?;
                 version += mode.batch as i64;
             }
             anyhow::Ok(version as u64)
@@ -223,11 +225,30 @@ async fn plain_rate(
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
+/// What one baseline writer writes through.
+enum Writer {
+    /// SQLite's single writer connection is the pool's (as in the store).
+    Sqlite(SqlitePool),
+    /// A PostgreSQL connection of the writer's own, held for the whole run: the
+    /// store's appends go over one held connection too (`combine.rs`), so
+    /// neither side pays a pool hand-out per row.
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Plain {
+    async fn writer(&self) -> anyhow::Result<Writer> {
+        Ok(match self {
+            Plain::Sqlite(pool) => Writer::Sqlite(pool.clone()),
+            Plain::Postgres(pool) => Writer::Postgres(pool.acquire().await?),
+        })
+    }
+}
+
 /// `batch` rows after `version`: one autocommit `INSERT` for a single row; a batch
 /// in one transaction (SQLite) or one multi-row `INSERT … SELECT FROM unnest`
 /// (PostgreSQL).
 async fn insert(
-    plain: &Plain,
+    writer: &mut Writer,
     stream: &str,
     version: i64,
     batch: usize,
@@ -237,8 +258,9 @@ async fn insert(
     let metadata = serde_json::to_string(&event.metadata)?;
     let recorded_at = chrono::Utc::now().timestamp_micros();
     let (app, actor) = (&event.metadata.app, &event.metadata.actor);
-    match plain {
-        Plain::Sqlite(pool) => {
+    match writer {
+        Writer::Sqlite(pool) => {
+            let pool = &*pool;
             let sql = "INSERT INTO events \
                  (stream, version, event_type, data, metadata, app, actor, recorded_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -272,7 +294,7 @@ async fn insert(
                 tx.commit().await?;
             }
         }
-        Plain::Postgres(pool) => {
+        Writer::Postgres(conn) => {
             if batch == 1 {
                 sqlx::query(
                     "INSERT INTO events \
@@ -287,7 +309,7 @@ async fn insert(
                 .bind(app)
                 .bind(actor)
                 .bind(recorded_at)
-                .execute(pool)
+                .execute(&mut **conn)
                 .await?;
             } else {
                 let n = batch;
@@ -307,7 +329,7 @@ async fn insert(
                 .bind(vec![app.clone(); n])
                 .bind(vec![actor.clone(); n])
                 .bind(vec![recorded_at; n])
-                .execute(pool)
+                .execute(&mut **conn)
                 .await?;
             }
         }
@@ -344,10 +366,9 @@ pub async fn sqlite_insert_rate(path: &std::path::Path, duration: Duration) -> a
     rate
 }
 
-/// The same on the (empty) PostgreSQL database at `url`, with a pool of 16.
+/// The same on the (empty) PostgreSQL database at `url`, with the store's pool.
 pub async fn postgres_insert_rate(url: &str, duration: Duration) -> anyhow::Result<f64> {
-    let pool = PgPoolOptions::new()
-        .max_connections(16)
+    let pool = picloud_events::store::postgres::pool_options()
         .connect(url)
         .await?;
     sqlx::raw_sql(POSTGRES_LOG).execute(&pool).await?;

@@ -4,12 +4,15 @@
 //! through `picloud_append_events` (which keeps positions and xids in order, see
 //! migration 0001) and notifies: one round trip, whatever the batch, where it
 //! used to be `BEGIN`, a lock and a version `SELECT` per stream, the insert,
-//! `pg_notify` and `COMMIT`.
+//! `pg_notify` and `COMMIT`. Appends without documents go over the node's
+//! append connection (`append_on`, `append_combined`: see `combine.rs`); those
+//! with documents, in a transaction on a pooled connection
+//! (`append_in_transaction`).
 
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::{PgConnection, Postgres, Row};
 
 use super::TestHooks;
 use crate::error::{StoreError, VersionConflict};
@@ -25,87 +28,92 @@ const APPEND_ATTEMPTS: usize = 3;
 const CALL: &str = "SELECT stream_index, stream_version, last_position \
      FROM picloud_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-/// The outcome of one append attempt.
-enum Attempt {
-    Done(Vec<Appended>),
-    /// Another transaction wrote the same (stream, version) first: re-check.
-    Raced,
-}
-
-/// Append `writes` and put `docs` (of that projection; often none) in the
-/// same transaction (`Store::append_projected`).
-pub(super) async fn append_many(
-    pool: &PgPool,
-    hooks: &TestHooks,
+/// Append `writes` on `conn`, each attempt one call in its own implicit
+/// transaction (the append connection of `combine.rs`).
+pub(super) async fn append_on(
+    conn: &mut PgConnection,
     writes: &[StreamWrite<EncodedEvent>],
-    docs: (&str, &[EncodedDoc]),
 ) -> Result<Vec<Appended>, StoreError> {
     sql::validate(writes)?;
+    let refs: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
     for _ in 0..APPEND_ATTEMPTS {
-        if let Attempt::Done(appended) = append_once(pool, hooks, writes, docs).await? {
-            return Ok(appended);
+        let rows = Call::new(&refs)?.query().fetch_all(&mut *conn).await;
+        if let Some(rows) = unless_raced(rows)? {
+            return outcome(&refs, &rows)?.into_result();
         }
     }
-    // Still losing races against writers that bypass the stream lock.
-    let write = writes
-        .first()
-        .ok_or_else(|| StoreError::Invalid("append_many needs at least one stream".into()))?;
-    let mut conn = pool.acquire().await?;
-    Err(VersionConflict {
-        stream: write.stream.clone(),
-        expected: write.expected,
-        actual: super::stream_version_in(&mut conn, &write.stream).await?,
-    }
-    .into())
+    out_of_attempts(conn, writes).await
 }
 
-async fn append_once(
+/// Append `writes` and put `docs` (of that projection) in the same transaction
+/// (`Store::append_projected`), on a pooled connection. Tests may hold the
+/// commit back (`TestHooks`).
+pub(super) async fn append_in_transaction(
     pool: &PgPool,
     hooks: &TestHooks,
     writes: &[StreamWrite<EncodedEvent>],
     (projection, docs): (&str, &[EncodedDoc]),
-) -> Result<Attempt, StoreError> {
-    let writes: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
-    let call = Call::new(&writes)?;
-    let rows = if docs.is_empty() && hooks.commit_delay_max.is_none() {
-        call.query().fetch_all(pool).await
-    } else {
-        // The documents go in the append's transaction; tests may hold its commit back.
+) -> Result<Vec<Appended>, StoreError> {
+    sql::validate(writes)?;
+    let refs: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
+    for _ in 0..APPEND_ATTEMPTS {
         let mut tx = pool.begin().await?;
-        let rows = call.query().fetch_all(&mut *tx).await;
-        if let Ok(rows) = &rows {
-            // A conflict wrote nothing: dropping `tx` rolls back, and no document goes in.
-            let appended = outcome(&writes, rows)?.into_result()?;
-            super::readmodel::put_many(&mut tx, projection, docs).await?;
-            if let Some(max) = hooks.commit_delay_max {
-                tokio::time::sleep(random_up_to(max)).await;
-            }
-            tx.commit().await?;
-            return Ok(Attempt::Done(appended));
+        let rows = Call::new(&refs)?.query().fetch_all(&mut *tx).await;
+        let Some(rows) = unless_raced(rows)? else {
+            continue;
+        };
+        // A conflict wrote nothing: dropping `tx` rolls back, and no document goes in.
+        let appended = outcome(&refs, &rows)?.into_result()?;
+        super::readmodel::put_many(&mut tx, projection, docs).await?;
+        if let Some(max) = hooks.commit_delay_max {
+            tokio::time::sleep(random_up_to(max)).await;
         }
-        rows
-    };
+        tx.commit().await?;
+        return Ok(appended);
+    }
+    let mut conn = pool.acquire().await?;
+    out_of_attempts(&mut conn, writes).await
+}
+
+/// The call's rows, or `None` if it lost a race on the unique (stream, version)
+/// index to a writer that did not take the stream lock, or was a deadlock
+/// victim: re-check and retry.
+fn unless_raced(rows: Result<Vec<PgRow>, sqlx::Error>) -> Result<Option<Vec<PgRow>>, StoreError> {
     match rows {
-        Ok(rows) => outcome(&writes, &rows)?.into_result().map(Attempt::Done),
-        // Another writer of the same (stream, version) that did not take the
-        // stream lock, or a deadlock victim: re-check and retry.
+        Ok(rows) => Ok(Some(rows)),
         Err(sqlx::Error::Database(db))
             if db.is_unique_violation() || db.code().as_deref() == Some("40P01") =>
         {
-            Ok(Attempt::Raced)
+            Ok(None)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Still losing races against writers that bypass the stream lock: a conflict.
+async fn out_of_attempts(
+    conn: &mut PgConnection,
+    writes: &[StreamWrite<EncodedEvent>],
+) -> Result<Vec<Appended>, StoreError> {
+    let write = writes
+        .first()
+        .ok_or_else(|| StoreError::Invalid("append_many needs at least one stream".into()))?;
+    Err(VersionConflict {
+        stream: write.stream.clone(),
+        expected: write.expected,
+        actual: super::stream_version_in(conn, &write.stream).await?,
+    }
+    .into())
 }
 
 /// One call of `picloud_append` for the writes of several appends together
 /// (`combine.rs`), their streams distinct: no retry, no documents. A conflict
 /// names the first stream whose expectation failed, and nothing was written.
 pub(super) async fn append_combined(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     writes: &[&StreamWrite<EncodedEvent>],
 ) -> Result<Outcome, StoreError> {
-    let rows = Call::new(writes)?.query().fetch_all(pool).await?;
+    let rows = Call::new(writes)?.query().fetch_all(conn).await?;
     outcome(writes, &rows)
 }
 

@@ -83,16 +83,23 @@ pub fn pool_options() -> PgPoolOptions {
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
-                if meta.idle_for >= PING_AFTER_IDLE {
-                    sqlx::Connection::ping(conn).await?;
-                }
+                check_alive(conn, meta.idle_for).await?;
                 Ok(true)
             })
         })
 }
 
-/// How long a pooled connection may sit idle before it is pinged on its way out.
+/// How long a connection may sit idle before it is pinged on its way out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The check before use of a pooled connection and of the append connection
+/// (`combine.rs`): a ping, once the connection has sat idle `PING_AFTER_IDLE`.
+async fn check_alive(conn: &mut PgConnection, idle_for: Duration) -> Result<(), sqlx::Error> {
+    if idle_for >= PING_AFTER_IDLE {
+        sqlx::Connection::ping(conn).await?;
+    }
+    Ok(())
+}
 
 /// Knobs for tests only.
 #[doc(hidden)]

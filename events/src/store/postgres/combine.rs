@@ -42,8 +42,8 @@ use sqlx::{Connection, PgConnection};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use super::PING_AFTER_IDLE;
 use super::append::{self, Outcome};
+use super::check_alive;
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, StreamWrite};
 use crate::store::sql;
@@ -93,7 +93,7 @@ impl Inner {
     async fn connection(&self) -> Result<PgConnection, StoreError> {
         let held = lock(&self.held).take();
         if let Some((mut conn, since)) = held
-            && (since.elapsed() < PING_AFTER_IDLE || conn.ping().await.is_ok())
+            && check_alive(&mut conn, since.elapsed()).await.is_ok()
         {
             return Ok(conn);
         }

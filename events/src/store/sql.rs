@@ -136,7 +136,7 @@ impl EventColumns {
     pub(crate) fn recorded(event: &RecordedEvent) -> Result<Self, StoreError> {
         let encoded = EncodedEvent::new(
             event.event_type.clone(),
-            event.data.to_string(),
+            crate::event::json_text(&event.data)?,
             &event.metadata,
         )?;
         Self::new(

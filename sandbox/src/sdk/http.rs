@@ -216,7 +216,8 @@ fn request_body(
     }
     if body.is_map() || body.is_array() {
         let json = json_value::to_json(body).map_err(|err| error(format!("body: {err}")))?;
-        return Ok(Some((json.to_string().into(), "application/json")));
+        let text = serde_json::to_vec(&json).map_err(|err| error(format!("body: {err}")))?;
+        return Ok(Some((text.into(), "application/json")));
     }
     Err(error(format!(
         "body must be a map, array, string, BLOB or (), got {}",

@@ -28,8 +28,8 @@ pub mod json_functions {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn stringify(value: Dynamic) -> Result<String, Box<EvalAltResult>> {
-        json_value::to_json(&value)
-            .map(|json| json.to_string())
-            .map_err(|err| format!("json::stringify: {err}").into())
+        let json = json_value::to_json(&value).map_err(|err| format!("json::stringify: {err}"))?;
+        // Into a byte buffer: twice as fast as `Value`'s `Display`.
+        serde_json::to_string(&json).map_err(|err| format!("json::stringify: {err}").into())
     }
 }

@@ -1,0 +1,3 @@
+-- PostgreSQL's migration 0009 gives `picloud_append` a path of its own for one
+-- stream. SQLite has no such function (migration 0005 says why); this file keeps
+-- both backends' migrations numbered alike.

@@ -200,8 +200,8 @@ fn spine_on_sqlite() {
 
 #[test]
 fn spine_on_postgres() {
-    if let Some(url) = postgres_database() {
-        spine(Some(url));
+    if let Some(db) = postgres_database() {
+        spine(Some(db.url.clone()));
     }
 }
 

@@ -274,13 +274,14 @@ fn cron_ticks_claimed_by_a_killed_node_run_after_restart_and_missed_ones_fire_on
 
 #[test]
 fn two_nodes_on_one_postgresql_fire_each_tick_once() {
-    let Some(url) = postgres_database() else {
+    let Some(db) = postgres_database() else {
         return;
     };
+    let url = &db.url;
     let dir = tempfile::tempdir().expect("tempdir");
     let envs = [("PICLOUD_BOOTSTRAP_TOKEN", TOKEN), ("PICLOUD_SLOTS", "2")];
-    let a = Node::start(&dir.path().join("a"), Some(&url), &envs);
-    let b = Node::start(&dir.path().join("b"), Some(&url), &envs);
+    let a = Node::start(&dir.path().join("a"), Some(url), &envs);
+    let b = Node::start(&dir.path().join("b"), Some(url), &envs);
     let created = std::time::Instant::now();
     let trigger = every_second_trigger(&a);
     // Both nodes' schedulers see the trigger (b learns of it from the log).

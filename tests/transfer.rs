@@ -355,15 +355,16 @@ fn a_sqlite_log_exported_and_imported_serves_the_same_state() {
     );
     node.stop();
 
-    if let Some(url) = postgres_database() {
+    if let Some(db) = postgres_database() {
+        let url = &db.url;
         ok(&picloud(&[
             "import",
             &file.display().to_string(),
             "--database",
-            &url,
+            url,
         ]));
         let pg_data = dir.path().join("pg");
-        let node = Node::start(&pg_data, Some(&url), &[]);
+        let node = Node::start(&pg_data, Some(url), &[]);
         assert_eq!(
             read_models(&node),
             before,
@@ -375,7 +376,7 @@ fn a_sqlite_log_exported_and_imported_serves_the_same_state() {
         ok(&picloud(&[
             "export",
             "--database",
-            &url,
+            url,
             "--out",
             &again.display().to_string(),
         ]));

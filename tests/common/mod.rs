@@ -259,9 +259,19 @@ impl Drop for Node {
     }
 }
 
+/// A PostgreSQL database of one test's own, dropped when this is (also when the
+/// test panics), so a long-lived server given by `PICLOUD_TEST_DATABASE_URL` does
+/// not collect them. Declare it before the nodes that use it: they are dropped
+/// (killed) first.
+pub struct TestDatabase {
+    pub url: String,
+    server: String,
+    name: String,
+}
+
 /// A fresh PostgreSQL database for this test, or `None` (outside CI) when the
 /// test command provided no server.
-pub fn postgres_database() -> Option<String> {
+pub fn postgres_database() -> Option<TestDatabase> {
     let Ok(server) = std::env::var("PICLOUD_TEST_DATABASE_URL") else {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!(
@@ -274,22 +284,34 @@ pub fn postgres_database() -> Option<String> {
         return None;
     };
     let name = format!("picloud_e2e_{}", uuid::Uuid::new_v4().simple());
+    on_server(&server, &format!("CREATE DATABASE {name}")).expect("create database");
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    Some(TestDatabase {
+        url: format!("{base}/{name}"),
+        server,
+        name,
+    })
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = on_server(&self.server, &sql) {
+            eprintln!("warning: could not drop {}: {e}", self.name);
+        }
+    }
+}
+
+/// One statement on the test server's own database.
+fn on_server(server: &str, sql: &str) -> Result<(), sqlx::Error> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&server)
-            .await
-            .expect("connect to the test PostgreSQL");
-        sqlx::Executor::execute(
-            &mut conn,
-            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-        )
-        .await
-        .expect("create database");
-    });
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
+        let mut conn = sqlx::PgConnection::connect(server).await?;
+        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_owned())).await?;
+        conn.close().await
+    })
 }

@@ -29,12 +29,12 @@ const CALL: &str = "SELECT stream_index, stream_version, last_position \
      FROM picloud_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Append `writes` on `conn`, each attempt one call in its own implicit
-/// transaction (the append connection of `combine.rs`).
+/// transaction (the append connection of `combine.rs`, whose `Combiner::append`
+/// has validated them before they got here).
 pub(super) async fn append_on(
     conn: &mut PgConnection,
     writes: &[StreamWrite<EncodedEvent>],
 ) -> Result<Vec<Appended>, StoreError> {
-    sql::validate(writes)?;
     let refs: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
     for _ in 0..APPEND_ATTEMPTS {
         let rows = Call::new(&refs)?.query().fetch_all(&mut *conn).await;

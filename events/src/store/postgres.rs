@@ -15,14 +15,15 @@
 //! `picloud_append` (migration 0005, `append.rs`), which locks, checks and
 //! calls it; appends made at the same time share one call (`combine.rs`).
 //!
-//! Wake-ups: appends `pg_notify('picloud_events', '')` in their transaction, and a
-//! listener task (`listener.rs`) bumps the watch channel on every notification
-//! and after each (re)connect. Nothing polls while idle.
+//! Wake-ups: appends `pg_notify('picloud_events', '')` in their transaction, and
+//! the node's link task (`link.rs`), whose connection listens and also carries
+//! the appends without documents, bumps the watch channel on every other
+//! backend's notification and after each (re)connect. Nothing polls while idle.
 
 mod append;
 mod combine;
 mod kv;
-mod listener;
+mod link;
 mod readmodel;
 
 use std::sync::Arc;
@@ -31,7 +32,6 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, ReadSelected, Selection, Store};
@@ -92,8 +92,8 @@ pub fn pool_options() -> PgPoolOptions {
 /// How long a connection may sit idle before it is pinged on its way out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// The check before use of a pooled connection and of the append connection
-/// (`combine.rs`): a ping, once the connection has sat idle `PING_AFTER_IDLE`.
+/// The check before use of a pooled connection: a ping, once the connection has
+/// sat idle `PING_AFTER_IDLE`.
 async fn check_alive(conn: &mut PgConnection, idle_for: Duration) -> Result<(), sqlx::Error> {
     if idle_for >= PING_AFTER_IDLE {
         sqlx::Connection::ping(conn).await?;
@@ -113,13 +113,13 @@ pub struct TestHooks {
 pub struct PgStore {
     pool: PgPool,
     wake: watch::Sender<u64>,
-    listener: JoinHandle<()>,
     hooks: TestHooks,
-    /// Concurrent appends without documents share a call (`combine.rs`).
-    combiner: combine::Combiner,
+    /// The listening connection, which also carries the appends without
+    /// documents, concurrent ones sharing a call (`link.rs`, `combine.rs`).
+    link: link::Link,
 }
 
-/// Open, migrate and start the listener. `open` calls this with no hooks.
+/// Open, migrate and start the link (`link.rs`). `open` calls this with no hooks.
 #[doc(hidden)]
 pub async fn open_with_hooks(url: &str, hooks: TestHooks) -> Result<Arc<dyn Store>, StoreError> {
     let options: PgConnectOptions = url
@@ -129,20 +129,13 @@ pub async fn open_with_hooks(url: &str, hooks: TestHooks) -> Result<Arc<dyn Stor
     let pool = pool_options().connect_with(options.clone()).await?;
     migrate::run_postgres(&pool).await?;
     let (wake, _) = watch::channel(0);
-    let listener = listener::spawn(options, wake.clone());
+    let link = link::Link::spawn(options, wake.clone());
     Ok(Arc::new(PgStore {
-        combiner: combine::Combiner::new(pool.clone())?,
         pool,
         wake,
-        listener,
         hooks,
+        link,
     }))
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        self.listener.abort();
-    }
 }
 
 /// Event columns as one array per column, for an import's `unnest`.
@@ -184,10 +177,10 @@ impl From<Vec<EventColumns>> for Columns {
     }
 }
 
-async fn stream_version_in(
-    conn: &mut PgConnection,
-    stream: &str,
-) -> Result<Option<u64>, StoreError> {
+async fn stream_version_in<C>(conn: &mut C, stream: &str) -> Result<Option<u64>, StoreError>
+where
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
     let version: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
         .bind(stream)
         .fetch_one(conn)
@@ -232,7 +225,7 @@ impl Store for PgStore {
         docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError> {
         let appended = if docs.is_empty() && self.hooks.commit_delay_max.is_none() {
-            self.combiner.append(writes).await?
+            self.link.append(writes).await?
         } else {
             append::append_in_transaction(&self.pool, &self.hooks, writes, (projection, docs))
                 .await?
@@ -329,7 +322,7 @@ impl Store for PgStore {
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        stream_version_in(&mut conn, stream).await
+        stream_version_in(&mut *conn, stream).await
     }
 
     async fn read_all(&self, after: i64, limit: usize) -> Result<ReadAll, StoreError> {
@@ -626,8 +619,7 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
-        self.listener.abort();
-        self.combiner.close().await;
+        self.link.close().await;
         self.pool.close().await;
     }
 }

@@ -5,14 +5,14 @@
 //! migration 0001) and notifies: one round trip, whatever the batch, where it
 //! used to be `BEGIN`, a lock and a version `SELECT` per stream, the insert,
 //! `pg_notify` and `COMMIT`. Appends without documents go over the node's
-//! append connection (`append_on`, `append_combined`: see `combine.rs`); those
+//! link (`append_on`, `append_combined`: see `link.rs` and `combine.rs`); those
 //! with documents, in a transaction on a pooled connection
 //! (`append_in_transaction`).
 
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::{Executor, Postgres, Row};
 
 use super::TestHooks;
 use crate::error::{StoreError, VersionConflict};
@@ -29,12 +29,15 @@ const CALL: &str = "SELECT stream_index, stream_version, last_position \
      FROM picloud_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Append `writes` on `conn`, each attempt one call in its own implicit
-/// transaction (the append connection of `combine.rs`, whose `Combiner::append`
-/// has validated them before they got here).
-pub(super) async fn append_on(
-    conn: &mut PgConnection,
+/// transaction (the link's connection, `link.rs`, whose `Link::append` has
+/// validated them before they got here).
+pub(super) async fn append_on<C>(
+    conn: &mut C,
     writes: &[StreamWrite<EncodedEvent>],
-) -> Result<Vec<Appended>, StoreError> {
+) -> Result<Vec<Appended>, StoreError>
+where
+    for<'c> &'c mut C: Executor<'c, Database = Postgres>,
+{
     let refs: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
     for _ in 0..APPEND_ATTEMPTS {
         let rows = Call::new(&refs)?.query().fetch_all(&mut *conn).await;
@@ -72,7 +75,7 @@ pub(super) async fn append_in_transaction(
         return Ok(appended);
     }
     let mut conn = pool.acquire().await?;
-    out_of_attempts(&mut conn, writes).await
+    out_of_attempts(&mut *conn, writes).await
 }
 
 /// The call's rows, or `None` if it lost a race on the unique (stream, version)
@@ -91,10 +94,13 @@ fn unless_raced(rows: Result<Vec<PgRow>, sqlx::Error>) -> Result<Option<Vec<PgRo
 }
 
 /// Still losing races against writers that bypass the stream lock: a conflict.
-async fn out_of_attempts(
-    conn: &mut PgConnection,
+async fn out_of_attempts<C>(
+    conn: &mut C,
     writes: &[StreamWrite<EncodedEvent>],
-) -> Result<Vec<Appended>, StoreError> {
+) -> Result<Vec<Appended>, StoreError>
+where
+    for<'c> &'c mut C: Executor<'c, Database = Postgres>,
+{
     let write = writes
         .first()
         .ok_or_else(|| StoreError::Invalid("append_many needs at least one stream".into()))?;
@@ -109,11 +115,14 @@ async fn out_of_attempts(
 /// One call of `picloud_append` for the writes of several appends together
 /// (`combine.rs`), their streams distinct: no retry, no documents. A conflict
 /// names the first stream whose expectation failed, and nothing was written.
-pub(super) async fn append_combined(
-    conn: &mut PgConnection,
+pub(super) async fn append_combined<C>(
+    conn: &mut C,
     writes: &[&StreamWrite<EncodedEvent>],
-) -> Result<Outcome, StoreError> {
-    let rows = Call::new(writes)?.query().fetch_all(conn).await?;
+) -> Result<Outcome, StoreError>
+where
+    for<'c> &'c mut C: Executor<'c, Database = Postgres>,
+{
+    let rows = Call::new(writes)?.query().fetch_all(&mut *conn).await?;
     outcome(writes, &rows)
 }
 

@@ -9,21 +9,10 @@
 //! eight plain `INSERT`s (BENCHMARKS.md). One call for all of them pays those
 //! once.
 //!
-//! How: an append that finds no call of this node's in flight makes its own
-//! call at once, exactly as before (no hand-off, no added latency). One that
-//! arrives while a call is in flight queues its writes and waits. When the call
-//! ends — or its caller goes away — whoever held the turn hands it, with every
-//! queued append, to a task that sends them as one call, and so on until the
-//! queue is empty. Nothing waits on a timer.
-//!
-//! Since at most one such call is in flight, they all go over one connection of
-//! their own, the append connection, kept between calls: no pool hand-out and
-//! hand-back per append, and the same backend process each time, its caches
-//! warm (the pool hands out the connection idle longest, so one writer's
-//! appends used to visit every backend in turn: 97 µs per call inside the
-//! function against 65 µs on one connection). It is taken out of the pool when
-//! first needed, pinged before use after sitting idle (as the pool does), and
-//! replaced after any error that could have left it unsound.
+//! How: the node's link task (`link.rs`) owns the connection the calls go over
+//! and makes one call at a time. Appends that arrive while a call is in flight
+//! wait in its queue, and the next call takes all of them (`serve`). Nothing
+//! waits on a timer.
 //!
 //! The appends stay independent:
 //! - an append whose expected version fails gets its conflict, and the others
@@ -34,101 +23,39 @@
 //!   its own, so an error reaches only the append that caused it.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
-use sqlx::postgres::PgPool;
-use sqlx::{Connection, PgConnection};
-use tokio::runtime::Handle;
+use sqlx::postgres::PgListener;
 use tokio::sync::oneshot;
 
 use super::append::{self, Outcome};
-use super::check_alive;
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, StreamWrite};
-use crate::store::sql;
 
 /// The most events one shared call carries (an append larger than this still
 /// goes, on its own).
 const MAX_EVENTS: usize = 1_024;
 
-type Reply = oneshot::Sender<Result<Vec<Appended>, StoreError>>;
+pub(super) type Reply = oneshot::Sender<Result<Vec<Appended>, StoreError>>;
 
 /// One queued append.
-struct Job {
-    writes: Vec<StreamWrite<EncodedEvent>>,
-    reply: Reply,
+pub(super) struct Job {
+    pub(super) writes: Vec<StreamWrite<EncodedEvent>>,
+    pub(super) reply: Reply,
+    /// Goes in a call of its own: a shared call it was in failed.
+    alone: bool,
 }
 
-#[derive(Default)]
-struct State {
-    /// A call of this node's is in flight (someone holds the `Turn`).
-    busy: bool,
-    queue: Vec<Job>,
-}
-
-struct Inner {
-    pool: PgPool,
-    runtime: Handle,
-    state: Mutex<State>,
-    /// The append connection, between calls, and when its last call ended.
-    held: Mutex<Option<(PgConnection, Instant)>>,
-}
-
-/// Lock `mutex`. Both mutexes here guard plain moves (a flag, a vector, a
-/// connection): a panic cannot leave them half-changed, so a poisoned lock is
-/// still sound.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
-    }
-
-    /// The append connection: the one the last call left, pinged first if it
-    /// sat idle for `PING_AFTER_IDLE`; else a new one, taken out of the pool
-    /// (which opens another in its place when it needs one).
-    async fn connection(&self) -> Result<PgConnection, StoreError> {
-        let held = lock(&self.held).take();
-        if let Some((mut conn, since)) = held
-            && check_alive(&mut conn, since.elapsed()).await.is_ok()
-        {
-            return Ok(conn);
-        }
-        Ok(self.pool.acquire().await?.detach())
-    }
-
-    /// Keep `conn` for the next call if it is `sound`. A connection that is not
-    /// — or one whose call was cancelled, never given back — is dropped, which
-    /// closes it and so ends any session lock its backend held.
-    fn give_back(&self, conn: PgConnection, sound: bool) {
-        if sound {
-            *lock(&self.held) = Some((conn, Instant::now()));
+impl Job {
+    pub(super) fn new(writes: Vec<StreamWrite<EncodedEvent>>, reply: Reply) -> Self {
+        Job {
+            writes,
+            reply,
+            alone: false,
         }
     }
 
-    /// One append in a call of its own, with the usual retries.
-    async fn append_alone(
-        &self,
-        writes: &[StreamWrite<EncodedEvent>],
-    ) -> Result<Vec<Appended>, StoreError> {
-        let mut conn = self.connection().await?;
-        let result = append::append_on(&mut conn, writes).await;
-        self.give_back(conn, sound(&result));
-        result
-    }
-
-    /// One call for the writes of several appends.
-    async fn append_combined(
-        &self,
-        writes: &[&StreamWrite<EncodedEvent>],
-    ) -> Result<Outcome, StoreError> {
-        let mut conn = self.connection().await?;
-        let result = append::append_combined(&mut conn, writes).await;
-        self.give_back(conn, sound(&result));
-        result
+    fn events(&self) -> usize {
+        self.writes.iter().map(|w| w.events.len()).sum()
     }
 }
 
@@ -142,118 +69,40 @@ fn sound<T>(result: &Result<T, StoreError>) -> bool {
     )
 }
 
-pub(super) struct Combiner {
-    inner: Arc<Inner>,
-}
-
-impl Combiner {
-    /// Must be made inside the tokio runtime the store runs on.
-    pub(super) fn new(pool: PgPool) -> Result<Self, StoreError> {
-        let runtime = Handle::try_current()
-            .map_err(|e| StoreError::Invalid(format!("the store needs a tokio runtime: {e}")))?;
-        Ok(Combiner {
-            inner: Arc::new(Inner {
-                pool,
-                runtime,
-                state: Mutex::default(),
-                held: Mutex::default(),
-            }),
-        })
-    }
-
-    /// `append_many` with no documents (`Store::append_projected`).
-    pub(super) async fn append(
-        &self,
-        writes: &[StreamWrite<EncodedEvent>],
-    ) -> Result<Vec<Appended>, StoreError> {
-        sql::validate(writes)?;
-        let queued = {
-            let mut state = self.inner.state();
-            if state.busy {
-                let (reply, answer) = oneshot::channel();
-                state.queue.push(Job {
-                    writes: writes.to_vec(),
-                    reply,
-                });
-                Some(answer)
-            } else {
-                state.busy = true;
-                None
-            }
-        };
-        match queued {
-            None => {
-                // Dropped at the end, or if this future is: either way the
-                // queue is handed on.
-                let _turn = Turn(self.inner.clone());
-                self.inner.append_alone(writes).await
-            }
-            Some(answer) => answer.await.unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "the append was dropped before it ran: the store is shutting down".into(),
-                ))
-            }),
+/// Answer the jobs in `pending` over `conn`, in calls of distinct streams, at
+/// most `MAX_EVENTS` each, in the order they came. Stops early, and answers
+/// `false`, once a call leaves the connection unsound: the jobs not answered
+/// yet are left in `pending` for the next connection.
+pub(super) async fn serve(conn: &mut PgListener, pending: &mut Vec<Job>) -> bool {
+    while !pending.is_empty() {
+        let (group, rest) = next_group(std::mem::take(pending));
+        *pending = rest;
+        let (sound, back) = run_group(conn, group).await;
+        if !back.is_empty() {
+            let rest = std::mem::replace(pending, back);
+            pending.extend(rest);
+        }
+        if !sound {
+            return false;
         }
     }
-
-    /// Close the append connection (`Store::close`).
-    pub(super) async fn close(&self) {
-        let held = lock(&self.inner.held).take();
-        if let Some((conn, _)) = held {
-            let _ = conn.close().await;
-        }
-    }
+    true
 }
 
-/// The right to have a call in flight. Dropping it hands the queued appends to a
-/// new task (which holds the turn until they are answered), or clears `busy`.
-struct Turn(Arc<Inner>);
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let jobs = {
-            let mut state = self.0.state();
-            if state.queue.is_empty() {
-                state.busy = false;
-                return;
-            }
-            std::mem::take(&mut state.queue)
-        };
-        let turn = Turn(self.0.clone());
-        // If the runtime is shutting down the task is dropped unrun: the jobs'
-        // callers get "dropped before it ran", and the turn passes on again.
-        self.0.runtime.spawn(async move {
-            run(&turn.0, jobs).await;
-            // The appenders just answered usually append again at once: let
-            // them queue behind this turn, so they go together in the next
-            // call instead of the first of them finding the turn free and going
-            // alone (the others then waiting a whole call for it).
-            tokio::task::yield_now().await;
-            drop(turn);
-        });
-    }
-}
-
-/// Answer every job: in calls of distinct streams, at most `MAX_EVENTS` each, in
-/// the order they came.
-async fn run(inner: &Inner, mut jobs: Vec<Job>) {
-    while !jobs.is_empty() {
-        let (group, rest) = next_group(jobs);
-        jobs = rest;
-        run_group(inner, group).await;
-    }
-}
-
-/// The first job, and each later one whose streams are new to the group while
-/// the group stays within `MAX_EVENTS`; then the others.
+/// The first job, and each later one that may share a call and whose streams
+/// are new to the group while the group stays within `MAX_EVENTS`; then the
+/// others.
 fn next_group(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     let mut streams: HashSet<&str> = HashSet::new();
     let mut events = 0;
     let mut take = Vec::with_capacity(jobs.len());
+    let first_alone = jobs.first().is_some_and(|job| job.alone);
     for (i, job) in jobs.iter().enumerate() {
-        let size: usize = job.writes.iter().map(|w| w.events.len()).sum();
+        let size = job.events();
         let fits = i == 0
-            || (events + size <= MAX_EVENTS
+            || (!first_alone
+                && !job.alone
+                && events + size <= MAX_EVENTS
                 && job
                     .writes
                     .iter()
@@ -277,28 +126,33 @@ fn next_group(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
 }
 
 /// One call for the whole group; a conflict takes its job out and the rest go
-/// again; any other failure sends each job on its own.
-async fn run_group(inner: &Inner, mut group: Vec<Job>) {
+/// again; any other failure gives every job back, each to go on its own.
+/// Answers whether the connection is still sound, and the jobs given back.
+async fn run_group(conn: &mut PgListener, mut group: Vec<Job>) -> (bool, Vec<Job>) {
     loop {
         if group.len() <= 1 {
-            for job in group {
-                alone(inner, job).await;
-            }
-            return;
+            let Some(job) = group.pop() else {
+                return (true, group);
+            };
+            let answer = append::append_on(conn, &job.writes).await;
+            let sound = sound(&answer);
+            // A caller that went away no longer wants its answer.
+            let _ = job.reply.send(answer);
+            return (sound, group);
         }
-        let writes: Vec<&StreamWrite<EncodedEvent>> =
-            group.iter().flat_map(|job| job.writes.iter()).collect();
-        let outcome = inner.append_combined(&writes).await;
-        drop(writes);
+        let outcome = {
+            let writes: Vec<&StreamWrite<EncodedEvent>> =
+                group.iter().flat_map(|job| job.writes.iter()).collect();
+            append::append_combined(conn, &writes).await
+        };
         match outcome {
             Ok(Outcome::Done(appended)) => {
                 let mut appended = appended.into_iter();
                 for job in group {
                     let mine = appended.by_ref().take(job.writes.len()).collect();
-                    // A caller that went away no longer wants its answer.
                     let _ = job.reply.send(Ok(mine));
                 }
-                return;
+                return (true, Vec::new());
             }
             Ok(Outcome::Conflict { index, conflict }) => {
                 let mut first = 0;
@@ -312,26 +166,74 @@ async fn run_group(inner: &Inner, mut group: Vec<Job>) {
                         let _ = job.reply.send(Err(conflict.into()));
                     }
                     // Not one of ours: cannot happen; answer each on its own.
-                    None => {
-                        for job in group {
-                            alone(inner, job).await;
-                        }
-                        return;
-                    }
+                    None => return (true, each_alone(group)),
                 }
             }
-            Err(_) => {
-                for job in group {
-                    alone(inner, job).await;
-                }
-                return;
+            Err(e) => {
+                let sound = sound::<()>(&Err(e));
+                return (sound, each_alone(group));
             }
         }
     }
 }
 
-/// One job in a call of its own, with the usual retries.
-async fn alone(inner: &Inner, job: Job) {
-    let answer = inner.append_alone(&job.writes).await;
-    let _ = job.reply.send(answer);
+fn each_alone(mut jobs: Vec<Job>) -> Vec<Job> {
+    for job in &mut jobs {
+        job.alone = true;
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EncodedEvent, ExpectedVersion, Metadata};
+
+    fn job(streams: &[&str], alone: bool) -> Job {
+        let event = EncodedEvent::new("E", "{}".to_owned(), &Metadata::default()).expect("encode");
+        let writes = streams
+            .iter()
+            .map(|s| StreamWrite {
+                stream: (*s).to_owned(),
+                expected: ExpectedVersion::Any,
+                events: vec![event.clone()],
+            })
+            .collect();
+        let (reply, _) = oneshot::channel();
+        Job {
+            writes,
+            reply,
+            alone,
+        }
+    }
+
+    fn streams(jobs: &[Job]) -> Vec<&str> {
+        jobs.iter().map(|j| j.writes[0].stream.as_str()).collect()
+    }
+
+    #[test]
+    fn a_group_takes_distinct_streams_in_order() {
+        let (group, rest) = next_group(vec![
+            job(&["a"], false),
+            job(&["b"], false),
+            job(&["a"], false),
+            job(&["c"], false),
+        ]);
+        assert_eq!(streams(&group), ["a", "b", "c"]);
+        assert_eq!(streams(&rest), ["a"]);
+    }
+
+    #[test]
+    fn a_job_given_back_goes_alone() {
+        let (group, rest) = next_group(vec![
+            job(&["a"], true),
+            job(&["b"], false),
+            job(&["c"], true),
+        ]);
+        assert_eq!(streams(&group), ["a"]);
+        assert_eq!(streams(&rest), ["b", "c"]);
+        let (group, rest) = next_group(rest);
+        assert_eq!(streams(&group), ["b"]);
+        assert_eq!(streams(&rest), ["c"]);
+    }
 }

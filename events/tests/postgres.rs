@@ -638,6 +638,63 @@ async fn a_lost_link_is_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_fail_cleanly_while_the_link_cannot_connect_and_resume_after() {
+    run(TestHooks::default(), |store, db| async move {
+        let one = || vec![conformance::event("E", serde_json::json!({}))];
+        store
+            .append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("append");
+        let mut admin = db.raw().await;
+        // A database cannot refuse connections from a session inside it.
+        let mut server = PgConnection::connect(&db.server)
+            .await
+            .expect("server connection");
+        let allow =
+            |on: bool| format!("ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS {on}", db.name);
+
+        // No new connection is allowed, and the link's is killed: it cannot
+        // come back.
+        sqlx::query(sqlx::AssertSqlSafe(allow(false)))
+            .execute(&mut server)
+            .await
+            .expect("refuse connections");
+        kill_append_connection(&mut admin).await;
+        let failed = tokio::time::timeout(
+            Duration::from_secs(30),
+            store.append("s", ExpectedVersion::Any, one()),
+        )
+        .await
+        .expect("an append while the link is down is answered, not left waiting");
+        assert!(
+            matches!(
+                failed,
+                Err(StoreError::Unavailable(_) | StoreError::Database(_))
+            ),
+            "an append the link cannot carry fails: {failed:?}"
+        );
+
+        // Allowed again: the next append connects at once (not after the
+        // link's backoff) and goes through.
+        sqlx::query(sqlx::AssertSqlSafe(allow(true)))
+            .execute(&mut server)
+            .await
+            .expect("allow connections");
+        let appended = tokio::time::timeout(
+            Duration::from_secs(30),
+            store.append("s", ExpectedVersion::Any, one()),
+        )
+        .await
+        .expect("answered")
+        .expect("the append after the server came back goes through");
+        assert_eq!(appended.last_version, 2, "the failed append wrote nothing");
+        assert_eq!(append_backends(&mut admin).await.len(), 1);
+        let _ = server.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolled_back_append_leaves_a_gap_that_readers_pass() {
     run(TestHooks::default(), |store, db| async move {
         let mut aborted = db.raw().await;

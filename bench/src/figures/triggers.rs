@@ -168,22 +168,36 @@ async fn webhook(nodes: &[Node], app: &str) -> anyhow::Result<String> {
         )
         .await?;
     let url = hook["url"].as_str().context("no hook url")?.to_owned();
+    let id = hook["id"].as_str().context("no hook id")?;
+    // Every node's catalog lists the hook: it serves the hook's URL. (Seeing the
+    // app is not enough: the hook comes two appends later, and a node that
+    // answers 404 under load starves its own catch-up.)
     for node in nodes {
         let probe = http::request(
             "GET",
             node.addr,
-            &format!("/api/v1/admin/apps/{app}"),
+            &format!("/api/v1/admin/apps/{app}/triggers"),
             &[("Authorization", &format!("Bearer {}", crate::node::TOKEN))],
             b"",
         );
         let start = Instant::now();
         loop {
             let mut conn = Conn::connect(node.addr).await?;
-            if conn.send(&probe).await?.status == 200 {
+            let reply = conn.send(&probe).await?;
+            let listed = reply.status == 200
+                && serde_json::from_str::<serde_json::Value>(&reply.text())
+                    .ok()
+                    .and_then(|v| {
+                        v["triggers"]
+                            .as_array()
+                            .map(|ts| ts.iter().any(|t| t["id"] == id))
+                    })
+                    .unwrap_or(false);
+            if listed {
                 break;
             }
             if start.elapsed() > Duration::from_secs(10) {
-                bail!("a node never saw app {app}");
+                bail!("a node never saw the hook of app {app}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

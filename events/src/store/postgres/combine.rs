@@ -39,7 +39,7 @@ pub(super) type Reply = oneshot::Sender<Result<Vec<Appended>, StoreError>>;
 
 /// One queued append.
 pub(super) struct Job {
-    pub(super) writes: Vec<StreamWrite<EncodedEvent>>,
+    writes: Vec<StreamWrite<EncodedEvent>>,
     pub(super) reply: Reply,
     /// Goes in a call of its own: a shared call it was in failed.
     alone: bool,

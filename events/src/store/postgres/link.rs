@@ -17,6 +17,12 @@
 //! the link does win is in BENCHMARKS.md: no ping after idling, one connection
 //! fewer, no second wake-up of the node's followers per append.)
 //!
+//! Since one call is in flight at a time, every call goes over this one
+//! connection: no pool hand-out per append, and the same backend each time, its
+//! caches warm (when appends took the pool's connection idle longest, one
+//! writer's visited every backend in turn: 97 µs per call inside the function
+//! against 65 µs on one connection).
+//!
 //! The task waits on two things at once: the queue of appends and the
 //! connection's socket. While idle it only reads the socket, so other nodes'
 //! notifications arrive as before, and a connection that breaks is noticed at

@@ -272,8 +272,14 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check (SELECT 1) for /readyz.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Close pools and stop the listener task.
+    /// Close pools and stop background tasks (PostgreSQL: the link).
     async fn close(&self);
+}
+
+/// Bump a store's wake-up channel (`Store::wakeups`): followers waiting on it
+/// read the log again.
+fn bump(wake: &tokio::sync::watch::Sender<u64>) {
+    wake.send_modify(|n| *n = n.wrapping_add(1));
 }
 
 /// Open a store and run its migrations: `sqlite://PATH` (the file and its

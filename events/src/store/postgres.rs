@@ -230,7 +230,7 @@ impl Store for PgStore {
             append::append_in_transaction(&self.pool, &self.hooks, writes, (projection, docs))
                 .await?
         };
-        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        super::bump(&self.wake);
         Ok(appended)
     }
 
@@ -298,7 +298,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        super::bump(&self.wake);
         Ok(())
     }
 

@@ -136,7 +136,7 @@ impl Store for SqliteStore {
         docs: &[EncodedDoc],
     ) -> Result<Vec<Appended>, StoreError> {
         let appended = append::append_many(&self.writer, writes, (projection, docs)).await?;
-        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        super::bump(&self.wake);
         Ok(appended)
     }
 
@@ -178,7 +178,7 @@ impl Store for SqliteStore {
                 .await?;
         }
         tx.commit().await?;
-        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        super::bump(&self.wake);
         Ok(())
     }
 

@@ -50,7 +50,7 @@ use super::combine::{self, Job};
 use super::{ACQUIRE_TIMEOUT, CHANNEL};
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, StreamWrite};
-use crate::store::sql;
+use crate::store::{bump, sql};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -108,10 +108,6 @@ fn closed() -> StoreError {
     StoreError::Unavailable(
         "the append was dropped before it ran: the store is shutting down".into(),
     )
-}
-
-fn bump(wake: &watch::Sender<u64>) {
-    wake.send_modify(|n| *n = n.wrapping_add(1));
 }
 
 /// A listening connection and its backend's process id.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use picloud_events::store::conformance;
-use picloud_events::store::postgres::{TestHooks, open_with_hooks};
+use picloud_events::store::postgres::{TestHooks, open_with_hooks, stream_lock_key};
 use picloud_events::{ExpectedVersion, Selection, Store, StoreError, StreamWrite};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
@@ -328,6 +328,19 @@ async fn read_all_holds_back_events_behind_an_open_transaction() {
 /// The global insert lock of `picloud_append_events` (migration 0001).
 const INSERT_LOCK: i64 = 31_641_073_133_516_132;
 
+/// Appends waiting on an advisory lock of this database, once there are any
+/// (or 0 after 5 s).
+async fn advisory_waiters_once_any(conn: &mut PgConnection) -> i64 {
+    for _ in 0..500 {
+        let waiting = advisory_waiters(conn).await;
+        if waiting > 0 {
+            return waiting;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    0
+}
+
 /// Appends waiting on an advisory lock of this database.
 async fn advisory_waiters(conn: &mut PgConnection) -> i64 {
     sqlx::query_scalar(
@@ -377,15 +390,11 @@ async fn while_a_call_is_in_flight(
         }
     });
     let mut watcher = db.raw().await;
-    let mut waiting = 0;
-    for _ in 0..500 {
-        waiting = advisory_waiters(&mut watcher).await;
-        if waiting > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(waiting, 1, "the first append waits on the insert lock");
+    assert_eq!(
+        advisory_waiters_once_any(&mut watcher).await,
+        1,
+        "the first append waits on the insert lock"
+    );
     let (started, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
     let tasks: Vec<_> = appends
         .into_iter()
@@ -690,6 +699,181 @@ async fn appends_fail_cleanly_while_the_link_cannot_connect_and_resume_after() {
         assert_eq!(appended.last_version, 2, "the failed append wrote nothing");
         assert_eq!(append_backends(&mut admin).await.len(), 1);
         let _ = server.close().await;
+    })
+    .await;
+}
+
+/// The first key of the per-stream advisory locks: 'picl'.
+const STREAM_LOCK_CLASS: i32 = 0x7069_636c;
+
+/// Each version of `stream` once, from 1 up, in the log itself.
+async fn versions_of(conn: &mut PgConnection, stream: &str) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM events WHERE stream = $1 ORDER BY position")
+        .bind(stream)
+        .fetch_all(conn)
+        .await
+        .expect("versions")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_another_node_wrote_is_appended_at_its_next_version() {
+    run(TestHooks::default(), |a, db| async move {
+        let b = open_with_hooks(&db.url, TestHooks::default())
+            .await
+            .expect("second node");
+        let one = || vec![conformance::event("E", serde_json::json!({}))];
+        for _ in 0..2 {
+            a.append("s", ExpectedVersion::Any, one())
+                .await
+                .expect("a appends");
+        }
+        // Node a knows s at 2; node b takes it to 3 and 4.
+        for _ in 0..2 {
+            b.append("s", ExpectedVersion::Any, one())
+                .await
+                .expect("b appends");
+        }
+        let appended = a
+            .append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("a appends after b, knowing an older version");
+        assert_eq!((appended.first_version, appended.last_version), (5, 5));
+        b.append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("b appends");
+        // What a knew (5) is a stale expectation now: a conflict, not a write.
+        match a.append("s", ExpectedVersion::Exact(5), one()).await {
+            Err(StoreError::VersionConflict(c)) => assert_eq!(c.actual, Some(6)),
+            other => panic!("a stale expectation is a conflict, got {other:?}"),
+        }
+        let appended = a
+            .append("s", ExpectedVersion::Exact(6), one())
+            .await
+            .expect("the right expectation");
+        assert_eq!(appended.last_version, 7);
+        // A claim of a stream that exists is a conflict too.
+        match a.append("s", ExpectedVersion::NoStream, one()).await {
+            Err(StoreError::VersionConflict(c)) => assert_eq!(c.actual, Some(7)),
+            other => panic!("claiming an existing stream is a conflict, got {other:?}"),
+        }
+
+        // The same in a shared call: b moves s on, then a's queued appends,
+        // s among them, go together.
+        b.append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("b appends");
+        let answers = while_a_call_is_in_flight(
+            &a,
+            &db,
+            vec![
+                vec![write("s", ExpectedVersion::Any, 2)],
+                vec![write("fresh", ExpectedVersion::NoStream, 1)],
+                vec![write("first", ExpectedVersion::Any, 1)],
+            ],
+        )
+        .await;
+        let versions: Vec<(u64, u64)> = answers
+            .iter()
+            .map(|answer| {
+                let appended = answer.as_ref().expect("every queued append goes through");
+                (appended[0].first_version, appended[0].last_version)
+            })
+            .collect();
+        assert_eq!(versions, vec![(9, 10), (1, 1), (2, 2)]);
+
+        let mut conn = db.raw().await;
+        assert_eq!(
+            versions_of(&mut conn, "s").await,
+            (1..=10).collect::<Vec<i64>>()
+        );
+        assert_eq!(versions_of(&mut conn, "first").await, vec![1, 2]);
+        b.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_the_node_wrote_is_appended_without_its_lock() {
+    run(TestHooks::default(), |a, db| async move {
+        let b = open_with_hooks(&db.url, TestHooks::default())
+            .await
+            .expect("second node");
+        let one = || vec![conformance::event("E", serde_json::json!({}))];
+        a.append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("a appends");
+
+        let mut holder = db.raw().await;
+        sqlx::query("SELECT pg_advisory_lock($1, $2)")
+            .bind(STREAM_LOCK_CLASS)
+            .bind(stream_lock_key("s"))
+            .execute(&mut holder)
+            .await
+            .expect("hold the stream's lock");
+        // Node a knows s at 1 from its own append: it does not need the lock.
+        let appended = tokio::time::timeout(
+            Duration::from_secs(30),
+            a.append("s", ExpectedVersion::Any, one()),
+        )
+        .await
+        .expect("an append to a stream the node knows does not wait on its lock")
+        .expect("append");
+        assert_eq!(appended.last_version, 2);
+        // Node b does not know s: it takes the lock, and waits for it.
+        let waiting = tokio::spawn({
+            let b = b.clone();
+            async move { b.append("s", ExpectedVersion::Any, one()).await }
+        });
+        let mut watcher = db.raw().await;
+        assert_eq!(
+            advisory_waiters_once_any(&mut watcher).await,
+            1,
+            "node b waits on the stream's lock"
+        );
+        sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(STREAM_LOCK_CLASS)
+            .bind(stream_lock_key("s"))
+            .execute(&mut holder)
+            .await
+            .expect("release the stream's lock");
+        let appended = waiting.await.expect("task").expect("b appends");
+        assert_eq!(appended.last_version, 3);
+        b.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_link_forgets_the_versions_it_knew_when_it_reconnects() {
+    run(TestHooks::default(), |store, db| async move {
+        let one = || vec![conformance::event("E", serde_json::json!({}))];
+        for _ in 0..2 {
+            store
+                .append("s", ExpectedVersion::Any, one())
+                .await
+                .expect("append");
+        }
+        // Commits lost with the connection (a server that crashed with
+        // synchronous_commit off), played here by deleting them.
+        let mut admin = db.raw().await;
+        sqlx::query("DELETE FROM events WHERE stream = 's'")
+            .execute(&mut admin)
+            .await
+            .expect("delete");
+        let mut wake = store.wakeups();
+        wake.borrow_and_update();
+        kill_append_connection(&mut admin).await;
+        tokio::time::timeout(Duration::from_secs(10), wake.changed())
+            .await
+            .expect("the link notices the loss and reconnects")
+            .expect("alive");
+        // Had the link kept s at 2, this would write version 3 after nothing.
+        let appended = store
+            .append("s", ExpectedVersion::Any, one())
+            .await
+            .expect("append after the reconnect");
+        assert_eq!(appended.last_version, 1);
+        assert_eq!(versions_of(&mut admin, "s").await, vec![1]);
     })
     .await;
 }

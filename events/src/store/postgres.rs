@@ -22,9 +22,13 @@
 
 mod append;
 mod combine;
+mod known;
 mod kv;
 mod link;
 mod readmodel;
+
+#[doc(hidden)]
+pub use append::stream_lock_key;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Appends on PostgreSQL: one call of `picloud_append` (migration 0005), sent on
+//! Appends on PostgreSQL: one call of `picloud_append` (migrations 0005, 0010), sent on
 //! its own so it runs in its statement's implicit transaction. The function
 //! takes the streams' locks, checks every expected version, inserts the events
 //! through `picloud_append_events` (which keeps positions and xids in order, see
@@ -7,7 +7,8 @@
 //! `pg_notify` and `COMMIT`. Appends without documents go over the node's
 //! link (`append_on`, `append_combined`: see `link.rs` and `combine.rs`); those
 //! with documents, in a transaction on a pooled connection
-//! (`append_in_transaction`).
+//! (`append_in_transaction`). Calls over the link send the versions the link
+//! knows its streams to be at (`known.rs`).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Executor, Postgres, Row};
 
 use super::TestHooks;
+use super::known::Known;
 use crate::error::{StoreError, VersionConflict};
 use crate::event::{Appended, EncodedEvent, StreamWrite};
 use crate::readmodel::EncodedDoc;
@@ -22,28 +24,40 @@ use crate::store::sql;
 
 /// How often an append that lost a race on the unique (stream, version) index is
 /// re-checked and retried; the re-check turns the race into a typed conflict.
-/// Appenders through this store take a per-stream lock and never race like that.
+/// A race is a call sent with a version known to be behind (`known.rs`), or one
+/// that met such a call of another node; the locked way never races another.
 const APPEND_ATTEMPTS: usize = 3;
 
 const CALL: &str = "SELECT stream_index, stream_version, last_position \
-     FROM picloud_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     FROM picloud_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// Append `writes` on `conn`, each attempt one call in its own implicit
 /// transaction (the link's connection, `link.rs`, whose `Link::append` has
 /// validated them before they got here).
+/// The first attempt sends the versions `known` has; after a race, the
+/// streams are forgotten and the next attempts go the locked way.
 pub(super) async fn append_on<C>(
     conn: &mut C,
     writes: &[StreamWrite<EncodedEvent>],
+    known: &mut Known,
 ) -> Result<Vec<Appended>, StoreError>
 where
     for<'c> &'c mut C: Executor<'c, Database = Postgres>,
 {
     let refs: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
-    for _ in 0..APPEND_ATTEMPTS {
-        let rows = Call::new(&refs)?.query().fetch_all(&mut *conn).await;
-        if let Some(rows) = unless_raced(rows)? {
-            return outcome(&refs, &rows)?.into_result();
-        }
+    for attempt in 0..APPEND_ATTEMPTS {
+        let trusted = (attempt == 0).then_some(&*known);
+        let rows = Call::new(&refs, trusted)?
+            .query()
+            .fetch_all(&mut *conn)
+            .await;
+        let Some(rows) = unless_raced(rows)? else {
+            known.forget(writes);
+            continue;
+        };
+        let appended = outcome(&refs, &rows)?.into_result()?;
+        known.learn(&appended);
+        return Ok(appended);
     }
     out_of_attempts(conn, writes).await
 }
@@ -61,7 +75,7 @@ pub(super) async fn append_in_transaction(
     let refs: Vec<&StreamWrite<EncodedEvent>> = writes.iter().collect();
     for _ in 0..APPEND_ATTEMPTS {
         let mut tx = pool.begin().await?;
-        let rows = Call::new(&refs)?.query().fetch_all(&mut *tx).await;
+        let rows = Call::new(&refs, None)?.query().fetch_all(&mut *tx).await;
         let Some(rows) = unless_raced(rows)? else {
             continue;
         };
@@ -113,17 +127,25 @@ where
 }
 
 /// One call of `picloud_append` for the writes of several appends together
-/// (`combine.rs`), their streams distinct: no retry, no documents. A conflict
-/// names the first stream whose expectation failed, and nothing was written.
+/// (`combine.rs`), their streams distinct: no retry, no documents, the
+/// versions in `known` sent if given. A conflict names the first stream whose
+/// expectation failed; `None` is a race (see `APPEND_ATTEMPTS`). Either way
+/// nothing was written.
 pub(super) async fn append_combined<C>(
     conn: &mut C,
     writes: &[&StreamWrite<EncodedEvent>],
-) -> Result<Outcome, StoreError>
+    known: Option<&Known>,
+) -> Result<Option<Outcome>, StoreError>
 where
     for<'c> &'c mut C: Executor<'c, Database = Postgres>,
 {
-    let rows = Call::new(writes)?.query().fetch_all(&mut *conn).await?;
-    outcome(writes, &rows)
+    let rows = Call::new(writes, known)?
+        .query()
+        .fetch_all(&mut *conn)
+        .await;
+    unless_raced(rows)?
+        .map(|rows| outcome(writes, &rows))
+        .transpose()
 }
 
 /// What one call of `picloud_append` did.
@@ -149,6 +171,7 @@ impl Outcome {
 /// The arguments of `picloud_append`, one array each (borrowing the writes'
 /// text, bound without a copy).
 struct Call<'a> {
+    known: Vec<Option<i64>>,
     lock_keys: Vec<i32>,
     streams: Vec<&'a str>,
     expected: Vec<Option<i64>>,
@@ -162,14 +185,29 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    fn new(writes: &[&'a StreamWrite<EncodedEvent>]) -> Result<Self, StoreError> {
+    /// The call for `writes`, sending the versions `known` has for them.
+    fn new(
+        writes: &[&'a StreamWrite<EncodedEvent>],
+        known: Option<&Known>,
+    ) -> Result<Self, StoreError> {
         let recorded_at = sql::now_micros();
         let n = writes.iter().map(|w| w.events.len()).sum();
-        // Ascending key order, so two multi-stream appends cannot deadlock.
-        let mut lock_keys: Vec<i32> = writes.iter().map(|w| stream_lock_key(&w.stream)).collect();
+        let known: Vec<Option<i64>> = writes
+            .iter()
+            .map(|&w| known.and_then(|k| k.claim(w)))
+            .collect();
+        // The locks of the streams without a known version, in ascending key
+        // order, so two multi-stream appends cannot deadlock.
+        let mut lock_keys: Vec<i32> = writes
+            .iter()
+            .zip(&known)
+            .filter(|(_, known)| known.is_none())
+            .map(|(w, _)| stream_lock_key(&w.stream))
+            .collect();
         lock_keys.sort_unstable();
         lock_keys.dedup();
         let mut call = Call {
+            known,
             lock_keys,
             streams: Vec::with_capacity(writes.len()),
             expected: Vec::with_capacity(writes.len()),
@@ -201,6 +239,7 @@ impl<'a> Call<'a> {
 
     fn query(self) -> sqlx::query::Query<'a, Postgres, <Postgres as sqlx::Database>::Arguments> {
         sqlx::query(CALL)
+            .bind(self.known)
             .bind(self.lock_keys)
             .bind(self.streams)
             .bind(self.expected)
@@ -275,8 +314,10 @@ fn outcome(writes: &[&StreamWrite<EncodedEvent>], rows: &[PgRow]) -> Result<Outc
 /// The second key of a stream's advisory lock (the first, 'picl', is written in
 /// `picloud_append`): FNV-1a (32 bit) of the stream name. Two streams sharing a
 /// key only take turns needlessly. Two-key locks never collide with the one-key
-/// lock of `picloud_append_events`.
-fn stream_lock_key(stream: &str) -> i32 {
+/// lock of `picloud_append_events`. Public for the tests that hold a stream's
+/// lock.
+#[doc(hidden)]
+pub fn stream_lock_key(stream: &str) -> i32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in stream.bytes() {
         hash ^= u32::from(byte);

@@ -19,6 +19,8 @@
 //!   are sent again without it (the function writes nothing when one fails);
 //! - two appends to the same stream never share a call (the function checks
 //!   each stream once); the later one goes in the next call;
+//! - a shared call that sent a known version that was behind (`known.rs`) is
+//!   sent again once, its streams forgotten, the locked way;
 //! - if a shared call fails for any other reason, each append is sent again on
 //!   its own, so an error reaches only the append that caused it.
 
@@ -28,6 +30,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::oneshot;
 
 use super::append::{self, Outcome};
+use super::known::Known;
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, StreamWrite};
 
@@ -72,12 +75,16 @@ fn sound<T>(result: &Result<T, StoreError>) -> bool {
 /// Answer the jobs in `pending` over `conn`, in calls of distinct streams, at
 /// most `MAX_EVENTS` each, in the order they came. Stops early, and answers
 /// `false`, once a call leaves the connection unsound: the jobs not answered
-/// yet are left in `pending` for the next connection.
-pub(super) async fn serve(conn: &mut PgListener, pending: &mut Vec<Job>) -> bool {
+/// yet are left in `pending` for the next connection. `known` is the link's.
+pub(super) async fn serve(
+    conn: &mut PgListener,
+    pending: &mut Vec<Job>,
+    known: &mut Known,
+) -> bool {
     while !pending.is_empty() {
         let (group, rest) = next_group(std::mem::take(pending));
         *pending = rest;
-        let (sound, back) = run_group(conn, group).await;
+        let (sound, back) = run_group(conn, group, known).await;
         if !back.is_empty() {
             let rest = std::mem::replace(pending, back);
             pending.extend(rest);
@@ -128,13 +135,19 @@ fn next_group(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
 /// One call for the whole group; a conflict takes its job out and the rest go
 /// again; any other failure gives every job back, each to go on its own.
 /// Answers whether the connection is still sound, and the jobs given back.
-async fn run_group(conn: &mut PgListener, mut group: Vec<Job>) -> (bool, Vec<Job>) {
+async fn run_group(
+    conn: &mut PgListener,
+    mut group: Vec<Job>,
+    known: &mut Known,
+) -> (bool, Vec<Job>) {
+    // Until a call races: then the group's streams go the locked way.
+    let mut trusted = true;
     loop {
         if group.len() <= 1 {
             let Some(job) = group.pop() else {
                 return (true, group);
             };
-            let answer = append::append_on(conn, &job.writes).await;
+            let answer = append::append_on(conn, &job.writes, known).await;
             let sound = sound(&answer);
             // A caller that went away no longer wants its answer.
             let _ = job.reply.send(answer);
@@ -143,10 +156,15 @@ async fn run_group(conn: &mut PgListener, mut group: Vec<Job>) -> (bool, Vec<Job
         let outcome = {
             let writes: Vec<&StreamWrite<EncodedEvent>> =
                 group.iter().flat_map(|job| job.writes.iter()).collect();
-            append::append_combined(conn, &writes).await
+            let outcome = append::append_combined(conn, &writes, trusted.then_some(&*known)).await;
+            if let Ok(None) = outcome {
+                known.forget(writes);
+            }
+            outcome
         };
         match outcome {
-            Ok(Outcome::Done(appended)) => {
+            Ok(Some(Outcome::Done(appended))) => {
+                known.learn(&appended);
                 let mut appended = appended.into_iter();
                 for job in group {
                     let mine = appended.by_ref().take(job.writes.len()).collect();
@@ -154,7 +172,7 @@ async fn run_group(conn: &mut PgListener, mut group: Vec<Job>) -> (bool, Vec<Job
                 }
                 return (true, Vec::new());
             }
-            Ok(Outcome::Conflict { index, conflict }) => {
+            Ok(Some(Outcome::Conflict { index, conflict })) => {
                 let mut first = 0;
                 let culprit = group.iter().position(|job| {
                     first += job.writes.len();
@@ -169,6 +187,10 @@ async fn run_group(conn: &mut PgListener, mut group: Vec<Job>) -> (bool, Vec<Job
                     None => return (true, each_alone(group)),
                 }
             }
+            Ok(None) if trusted => trusted = false,
+            // Raced the locked way too (another node's call with a known
+            // version): each goes alone, with its attempts.
+            Ok(None) => return (true, each_alone(group)),
             Err(e) => {
                 let sound = sound::<()>(&Err(e));
                 return (sound, each_alone(group));

@@ -47,6 +47,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::combine::{self, Job};
+use super::known::Known;
 use super::{ACQUIRE_TIMEOUT, CHANNEL};
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, StreamWrite};
@@ -160,6 +161,8 @@ async fn run(
         .after_release(|_, _| Box::pin(async { Ok(false) }))
         .connect_lazy_with(options);
     let mut link: Option<Connected> = None;
+    // The versions this link's appends left streams at (`known.rs`).
+    let mut known = Known::default();
     let mut backoff = MIN_BACKOFF;
     let mut down = false;
     // Appends taken from the inbox and not answered yet.
@@ -178,6 +181,8 @@ async fn run(
                 Ok(conn) => {
                     backoff = MIN_BACKOFF;
                     down = false;
+                    // Commits may have been lost with the last connection.
+                    known.clear();
                     // Whoever waits may have missed a notification; let them look.
                     bump(&wake);
                     link.insert(conn)
@@ -213,7 +218,7 @@ async fn run(
         };
         if !pending.is_empty() {
             let served = pending.len();
-            let sound = combine::serve(&mut conn.listener, &mut pending).await;
+            let sound = combine::serve(&mut conn.listener, &mut pending, &mut known).await;
             if conn.drain() {
                 bump(&wake);
             }

@@ -1,0 +1,3 @@
+-- PostgreSQL's migration 0010 lets `picloud_append` take the versions the caller
+-- knows its streams to be at. SQLite has no such function (migration 0005 says
+-- why); this file keeps both backends' migrations numbered alike.

@@ -34,6 +34,7 @@ const CALL: &str = "SELECT stream_index, stream_version, last_position \
 /// Append `writes` on `conn`, each attempt one call in its own implicit
 /// transaction (the link's connection, `link.rs`, whose `Link::append` has
 /// validated them before they got here).
+///
 /// The first attempt sends the versions `known` has; after a race, the
 /// streams are forgotten and the next attempts go the locked way.
 pub(super) async fn append_on<C>(

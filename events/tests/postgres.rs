@@ -879,6 +879,49 @@ async fn the_link_forgets_the_versions_it_knew_when_it_reconnects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ten_argument_form_of_the_function_still_appends() {
+    // A node of the build before migration 0010 calls it until it restarts.
+    run(TestHooks::default(), |store, db| async move {
+        store
+            .append(
+                "a",
+                ExpectedVersion::Any,
+                vec![conformance::event("E", serde_json::json!({}))],
+            )
+            .await
+            .expect("append");
+        let mut conn = db.raw().await;
+        let call = "SELECT stream_index, stream_version, last_position FROM picloud_append(\
+             $1, $2, $3, $4, ARRAY['E', 'E'], ARRAY['{}', '{}'], ARRAY['{}', '{}'], \
+             ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], ARRAY[1, 2]::bigint[])";
+        let rows: Vec<(i32, Option<i64>, Option<i64>)> = sqlx::query_as(call)
+            .bind(vec![stream_lock_key("a"), stream_lock_key("b")])
+            .bind(vec!["a", "b"])
+            .bind(vec![Some(1_i64), None])
+            .bind(vec![1_i32, 1])
+            .fetch_all(&mut conn)
+            .await
+            .expect("the 10-argument call");
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].0, rows[0].1), (1, Some(1)));
+        assert_eq!((rows[1].0, rows[1].1), (2, None));
+        // A failed expectation is still answered as a row, nothing written.
+        let rows: Vec<(i32, Option<i64>, Option<i64>)> = sqlx::query_as(call)
+            .bind(vec![stream_lock_key("a"), stream_lock_key("b")])
+            .bind(vec!["a", "b"])
+            .bind(vec![Some(1_i64), None])
+            .bind(vec![1_i32, 1])
+            .fetch_all(&mut conn)
+            .await
+            .expect("the 10-argument call");
+        assert_eq!(rows, vec![(1, Some(2), None)]);
+        assert_eq!(versions_of(&mut conn, "a").await, vec![1, 2]);
+        assert_eq!(versions_of(&mut conn, "b").await, vec![1]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolled_back_append_leaves_a_gap_that_readers_pass() {
     run(TestHooks::default(), |store, db| async move {
         let mut aborted = db.raw().await;

@@ -133,8 +133,9 @@ fn next_group(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
 }
 
 /// One call for the whole group; a conflict takes its job out and the rest go
-/// again; any other failure gives every job back, each to go on its own.
-/// Answers whether the connection is still sound, and the jobs given back.
+/// again; a race (a known version that was behind) sends the group once more
+/// the locked way; any other failure gives every job back, each to go on its
+/// own. Answers whether the connection is still sound, and the jobs given back.
 async fn run_group(
     conn: &mut PgListener,
     mut group: Vec<Job>,

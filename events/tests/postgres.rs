@@ -352,6 +352,11 @@ async fn advisory_waiters(conn: &mut PgConnection) -> i64 {
     .expect("pg_locks")
 }
 
+/// One event to append.
+fn one() -> Vec<picloud_events::NewEvent> {
+    vec![conformance::event("E", serde_json::json!({}))]
+}
+
 fn write(stream: &str, expected: ExpectedVersion, events: usize) -> StreamWrite {
     StreamWrite {
         stream: stream.into(),
@@ -586,7 +591,6 @@ async fn kill_append_connection(conn: &mut PgConnection) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_link_is_replaced() {
     run(TestHooks::default(), |store, db| async move {
-        let one = || vec![conformance::event("E", serde_json::json!({}))];
         store
             .append("s", ExpectedVersion::Any, one())
             .await
@@ -649,7 +653,6 @@ async fn a_lost_link_is_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn appends_fail_cleanly_while_the_link_cannot_connect_and_resume_after() {
     run(TestHooks::default(), |store, db| async move {
-        let one = || vec![conformance::event("E", serde_json::json!({}))];
         store
             .append("s", ExpectedVersion::Any, one())
             .await
@@ -721,7 +724,6 @@ async fn a_stream_another_node_wrote_is_appended_at_its_next_version() {
         let b = open_with_hooks(&db.url, TestHooks::default())
             .await
             .expect("second node");
-        let one = || vec![conformance::event("E", serde_json::json!({}))];
         for _ in 0..2 {
             a.append("s", ExpectedVersion::Any, one())
                 .await
@@ -798,7 +800,6 @@ async fn a_stream_the_node_wrote_is_appended_without_its_lock() {
         let b = open_with_hooks(&db.url, TestHooks::default())
             .await
             .expect("second node");
-        let one = || vec![conformance::event("E", serde_json::json!({}))];
         a.append("s", ExpectedVersion::Any, one())
             .await
             .expect("a appends");
@@ -846,7 +847,6 @@ async fn a_stream_the_node_wrote_is_appended_without_its_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_link_forgets_the_versions_it_knew_when_it_reconnects() {
     run(TestHooks::default(), |store, db| async move {
-        let one = || vec![conformance::event("E", serde_json::json!({}))];
         for _ in 0..2 {
             store
                 .append("s", ExpectedVersion::Any, one())
@@ -1024,7 +1024,6 @@ async fn an_open_transaction_in_another_database_does_not_hold_readers_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_is_not_woken_again_by_its_own_notifications() {
     run(TestHooks::default(), |store, _db| async move {
-        let one = || vec![conformance::event("E", serde_json::json!({}))];
         // Connected and listening (the link bumps once on connecting).
         store
             .append("s", ExpectedVersion::Any, one())

@@ -12,8 +12,9 @@
 //! runs in `picloud_append_events` (migration 0001), which takes the xid and the
 //! positions under one short lock, so a smaller position always has a smaller
 //! xid; the comment there explains why that matters. An append is one call of
-//! `picloud_append` (migration 0005, `append.rs`), which locks, checks and
-//! calls it; appends made at the same time share one call (`combine.rs`).
+//! `picloud_append` (migrations 0005 and 0010, `append.rs`), which locks, checks
+//! and calls it; appends made at the same time share one call (`combine.rs`),
+//! and streams the link knows skip their lock and probe (`known.rs`).
 //!
 //! Wake-ups: appends `pg_notify('picloud_events', '')` in their transaction, and
 //! the node's link task (`link.rs`), whose connection listens and also carries

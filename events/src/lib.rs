@@ -19,6 +19,7 @@
 //! - `transfer`: the export file format; `picloud export` / `picloud import`.
 //! - `domain`: PiCloud's events (apps, scripts, routes, users, invocations).
 
+pub mod cluster;
 pub mod domain;
 pub mod error;
 pub mod event;
@@ -31,6 +32,7 @@ pub mod store;
 pub mod transfer;
 pub mod upcast;
 
+pub use cluster::{NodeRow, NodeState};
 pub use error::{StoreError, VersionConflict};
 pub use event::{
     Appended, EncodedEvent, EventFilter, ExpectedVersion, Metadata, NewEvent, RecordedEvent,

@@ -53,6 +53,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 0008, "read_models_ascending"),
     migration!("sqlite", 0009, "append_one_stream"),
     migration!("sqlite", 0010, "append_known_versions"),
+    migration!("sqlite", 0011, "nodes"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
@@ -67,10 +68,11 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 0008, "read_models_ascending"),
     migration!("postgres", 0009, "append_one_stream"),
     migration!("postgres", 0010, "append_known_versions"),
+    migration!("postgres", 0011, "nodes"),
 ];
 
 /// The highest migration number: the schema this binary expects.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// FNV-1a (64 bit) of the text with line endings normalised: enough to notice an
 /// edit, and a checkout with CRLF line endings does not count as one.

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::cluster::NodeRow;
 use crate::error::StoreError;
 use crate::event::{
     Appended, EncodedEvent, EventFilter, ExpectedVersion, NewEvent, RecordedEvent, StreamWrite,
@@ -219,8 +220,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Free every lease `node` holds (a restarted node takes back what its previous
-    /// run was doing when it died); answers how many rows were freed.
+    /// run was doing when it died; a draining node hands back what it did not
+    /// finish); answers how many rows were freed, and wakes the dispatchers
+    /// (`lease_wakeups`) when there were any.
     async fn release_leases(&self, node: &str) -> Result<u64, StoreError>;
+
+    /// Write a node's row of the cluster registry (insert or replace): its start,
+    /// its heartbeats, its drain and its exit.
+    async fn put_node(&self, node: &NodeRow) -> Result<(), StoreError>;
+
+    /// Every node of the registry, oldest start first.
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;
+
+    /// Mark `gone` every node (not gone yet) whose last heartbeat is older than
+    /// `silent_since` (microseconds), and free the outbox leases gone nodes hold,
+    /// in one transaction; answers the ids of the nodes marked. When several
+    /// nodes reap at once, each node is marked by one of them.
+    async fn reap_nodes(&self, silent_since: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Lease wake-up signal: the value changes whenever outbox leases were freed
+    /// (`release_leases`, `reap_nodes`), by this node or, on PostgreSQL, any
+    /// other: those rows are claimable at once, not when their lease would end.
+    fn lease_wakeups(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// Save (replace) a snapshot: postcard bytes of an in-memory model at `position`.
     /// The entry at `key` of `app`.

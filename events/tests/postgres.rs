@@ -166,6 +166,9 @@ conformance!(
     import_into_a_store_with_history_is_refused,
     import_of_an_impossible_log_is_refused,
     deliveries_are_claimed_once_when_due_and_again_after_the_lease,
+    nodes_are_registered_updated_and_listed_oldest_first,
+    a_silent_node_is_reaped_once_and_its_leases_freed,
+    releasing_a_nodes_leases_wakes_the_dispatchers,
     next_delivery_at_is_the_earliest_due_row_or_lease_end,
     concurrent_claimers_never_share_a_delivery,
     kv_put_get_list_delete_round_trip,
@@ -1068,6 +1071,63 @@ async fn wakeup_reaches_another_node_through_notify() {
         tokio::time::timeout(Duration::from_secs(5), wake.changed())
             .await
             .expect("node b wakes up after node a appends")
+            .expect("alive");
+        b.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leases_freed_on_one_node_wake_the_dispatchers_of_another() {
+    run(TestHooks::default(), |a, db| async move {
+        let b = open_with_hooks(&db.url, TestHooks::default())
+            .await
+            .expect("second node");
+        let mut leases = b.lease_wakeups();
+        // The link bumps once when it is connected and listening.
+        tokio::time::timeout(Duration::from_secs(10), leases.wait_for(|n| *n >= 1))
+            .await
+            .expect("the link connects")
+            .expect("alive");
+        leases.borrow_and_update();
+        let row = picloud_events::Delivery {
+            invocation_id: "d1".into(),
+            app: "app-1".into(),
+            stream_version: 1,
+            attempt: 0,
+            due_at: 1_000,
+        };
+        a.apply("outbox", vec![picloud_events::RowOp::PutDelivery(row)], 1)
+            .await
+            .expect("apply");
+        assert_eq!(
+            a.claim_deliveries("n1", 1_000, i64::MAX, 1)
+                .await
+                .expect("claim")
+                .len(),
+            1
+        );
+        // An append on node a is not a lease wake-up for node b.
+        a.append(
+            "s",
+            ExpectedVersion::Any,
+            vec![conformance::event("A", serde_json::json!({}))],
+        )
+        .await
+        .expect("append");
+        let mut events = b.wakeups();
+        tokio::time::timeout(Duration::from_secs(5), events.changed())
+            .await
+            .expect("node b reads the append's notification")
+            .expect("alive");
+        assert!(
+            !leases.has_changed().expect("alive"),
+            "an append frees no lease"
+        );
+        assert_eq!(a.release_leases("n1").await.expect("release"), 1);
+        tokio::time::timeout(Duration::from_secs(5), leases.changed())
+            .await
+            .expect("node b's dispatcher wakes when node a frees leases")
             .expect("alive");
         b.close().await;
     })

@@ -6,6 +6,7 @@
 //! Each function panics (with a message naming the broken rule) on failure.
 
 mod append;
+mod cluster;
 mod concurrency;
 mod kv;
 mod outbox;
@@ -28,6 +29,11 @@ pub use append::{
     append_with_exact_version_on_a_missing_stream_is_a_conflict,
     append_with_exact_zero_accepts_an_empty_stream,
     append_with_stale_expected_version_is_a_conflict, empty_append_is_invalid,
+};
+pub use cluster::{
+    a_silent_node_is_reaped_once_and_its_leases_freed,
+    nodes_are_registered_updated_and_listed_oldest_first,
+    releasing_a_nodes_leases_wakes_the_dispatchers,
 };
 pub use concurrency::{
     concurrent_any_appends_to_one_stream_all_succeed,

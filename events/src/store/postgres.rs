@@ -40,6 +40,7 @@ use tokio::sync::watch;
 
 use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, ReadSelected, Selection, Store};
+use crate::cluster::NodeRow;
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
@@ -51,6 +52,10 @@ const IMPORT_CHUNK: usize = 2_000;
 
 /// The NOTIFY channel appends signal on.
 pub(crate) const CHANNEL: &str = "picloud_events";
+/// The NOTIFY channel freed outbox leases signal on (`Store::lease_wakeups`).
+pub(crate) const LEASES_CHANNEL: &str = "picloud_leases";
+/// Sent in the transaction that frees leases.
+const NOTIFY_LEASES: &str = "SELECT pg_notify('picloud_leases', '')";
 const MAX_CONNECTIONS: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The read horizon of the statement's snapshot: the oldest transaction of this
@@ -118,6 +123,8 @@ pub struct TestHooks {
 pub struct PgStore {
     pool: PgPool,
     wake: watch::Sender<u64>,
+    /// Bumped when leases are freed, here or (through the link) on another node.
+    leases: watch::Sender<u64>,
     hooks: TestHooks,
     /// The listening connection, which also carries the appends without
     /// documents, concurrent ones sharing a call (`link.rs`, `combine.rs`).
@@ -134,13 +141,34 @@ pub async fn open_with_hooks(url: &str, hooks: TestHooks) -> Result<Arc<dyn Stor
     let pool = pool_options().connect_with(options.clone()).await?;
     migrate::run_postgres(&pool).await?;
     let (wake, _) = watch::channel(0);
-    let link = link::Link::spawn(options, wake.clone());
+    let (leases, _) = watch::channel(0);
+    let link = link::Link::spawn(options, wake.clone(), leases.clone());
     Ok(Arc::new(PgStore {
         pool,
         wake,
+        leases,
         hooks,
         link,
     }))
+}
+
+impl PgStore {
+    /// Commit a transaction that freed `freed` leases, notifying every node's
+    /// dispatcher (other nodes through `LEASES_CHANNEL`, this one at once).
+    async fn commit_freed(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        freed: u64,
+    ) -> Result<(), StoreError> {
+        if freed > 0 {
+            sqlx::query(NOTIFY_LEASES).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        if freed > 0 {
+            super::bump(&self.leases);
+        }
+        Ok(())
+    }
 }
 
 /// Event columns as one array per column, for an import's `unnest`.
@@ -534,11 +562,49 @@ impl Store for PgStore {
     }
 
     async fn release_leases(&self, node: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(sql::RELEASE_LEASES)
+        let mut tx = self.pool.begin().await?;
+        let freed = sqlx::query(sql::RELEASE_LEASES)
             .bind(node)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.commit_freed(tx, freed).await?;
+        Ok(freed)
+    }
+
+    async fn put_node(&self, node: &NodeRow) -> Result<(), StoreError> {
+        sql::bind_node(sqlx::query(sql::PUT_NODE), node)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected())
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        let rows = sqlx::query(sql::LIST_NODES).fetch_all(&self.pool).await?;
+        rows.iter().map(sql::node_from_row).collect()
+    }
+
+    async fn reap_nodes(&self, silent_since: i64) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Row locks: of nodes reaping at once, one marks each node.
+        let gone: Vec<String> = sqlx::query_scalar(sql::REAP_NODES)
+            .bind(silent_since)
+            .fetch_all(&mut *tx)
+            .await?;
+        let freed = if gone.is_empty() {
+            0
+        } else {
+            sqlx::query(sql::RELEASE_GONE_LEASES)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        };
+        self.commit_freed(tx, freed).await?;
+        Ok(gone)
+    }
+
+    fn lease_wakeups(&self) -> watch::Receiver<u64> {
+        self.leases.subscribe()
     }
 
     async fn save_snapshot(

@@ -515,6 +515,66 @@ where
         due_at: row.try_get(4)?,
     })
 }
+// The cluster's node registry (migration 0011, `crate::cluster`).
+
+pub(crate) const PUT_NODE: &str = "INSERT INTO nodes \
+     (id, address, version, started_at, last_seen_at, state, slots, in_flight) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (id) DO UPDATE SET address = excluded.address, \
+     version = excluded.version, started_at = excluded.started_at, \
+     last_seen_at = excluded.last_seen_at, state = excluded.state, \
+     slots = excluded.slots, in_flight = excluded.in_flight";
+pub(crate) const LIST_NODES: &str = "SELECT id, address, version, started_at, \
+     last_seen_at, state, slots, in_flight FROM nodes ORDER BY started_at, id";
+/// Mark `gone` the nodes whose last heartbeat is older than `$1`.
+pub(crate) const REAP_NODES: &str = "UPDATE nodes SET state = 'gone' \
+     WHERE state <> 'gone' AND last_seen_at < $1 RETURNING id";
+/// Free the leases of every gone node (after `REAP_NODES`, in its transaction).
+pub(crate) const RELEASE_GONE_LEASES: &str = "UPDATE deliveries SET lease_owner = NULL, \
+     lease_until = NULL WHERE lease_owner IN (SELECT id FROM nodes WHERE state = 'gone')";
+
+/// `PUT_NODE`'s parameters.
+pub(crate) fn bind_node<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    node: &'q crate::cluster::NodeRow,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(node.id.as_str())
+        .bind(node.address.as_str())
+        .bind(node.version.as_str())
+        .bind(node.started_at)
+        .bind(node.last_seen_at)
+        .bind(node.state.as_str())
+        .bind(node.slots)
+        .bind(node.in_flight)
+}
+
+/// A registry row, from `LIST_NODES`.
+pub(crate) fn node_from_row<'r, R: sqlx::Row>(
+    row: &'r R,
+) -> Result<crate::cluster::NodeRow, StoreError>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let state: String = row.try_get(5)?;
+    Ok(crate::cluster::NodeRow {
+        id: row.try_get(0)?,
+        address: row.try_get(1)?,
+        version: row.try_get(2)?,
+        started_at: row.try_get(3)?,
+        last_seen_at: row.try_get(4)?,
+        state: crate::cluster::NodeState::parse(&state),
+        slots: row.try_get(6)?,
+        in_flight: row.try_get(7)?,
+    })
+}
+
 pub(crate) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots (name, position, bytes, saved_at) \
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET \

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use super::sql::{self, EventColumns, EventRow, Param};
 use super::{Backend, ReadAll, ReadSelected, Selection, Store};
+use crate::cluster::NodeRow;
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, EventFilter, RecordedEvent, StreamWrite};
 use crate::kv::{KvEntry, KvError, KvRow};
@@ -39,6 +40,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     wake: watch::Sender<u64>,
+    /// Bumped when leases are freed (`Store::lease_wakeups`): one process.
+    leases: watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -84,6 +87,7 @@ impl SqliteStore {
             writer,
             reader,
             wake,
+            leases: watch::channel(0).0,
         })
     }
 }
@@ -383,7 +387,47 @@ impl Store for SqliteStore {
             .bind(node)
             .execute(&self.writer)
             .await?;
+        if done.rows_affected() > 0 {
+            super::bump(&self.leases);
+        }
         Ok(done.rows_affected())
+    }
+
+    async fn put_node(&self, node: &NodeRow) -> Result<(), StoreError> {
+        sql::bind_node(sqlx::query(sql::PUT_NODE), node)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        let rows = sqlx::query(sql::LIST_NODES).fetch_all(&self.reader).await?;
+        rows.iter().map(sql::node_from_row).collect()
+    }
+
+    async fn reap_nodes(&self, silent_since: i64) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let gone: Vec<String> = sqlx::query_scalar(sql::REAP_NODES)
+            .bind(silent_since)
+            .fetch_all(&mut *tx)
+            .await?;
+        let freed = if gone.is_empty() {
+            0
+        } else {
+            sqlx::query(sql::RELEASE_GONE_LEASES)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        };
+        tx.commit().await?;
+        if freed > 0 {
+            super::bump(&self.leases);
+        }
+        Ok(gone)
+    }
+
+    fn lease_wakeups(&self) -> watch::Receiver<u64> {
+        self.leases.subscribe()
     }
 
     async fn save_snapshot(

@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 
 use super::combine::{self, Job};
 use super::known::Known;
-use super::{ACQUIRE_TIMEOUT, CHANNEL};
+use super::{ACQUIRE_TIMEOUT, CHANNEL, LEASES_CHANNEL};
 use crate::error::StoreError;
 use crate::event::{Appended, EncodedEvent, StreamWrite};
 use crate::store::{bump, sql};
@@ -70,9 +70,17 @@ pub(super) struct Link {
 impl Link {
     /// Start the link's task (lazily connected: the first attempt is made at
     /// once, in the task). Must be called inside the store's tokio runtime.
-    pub(super) fn spawn(options: PgConnectOptions, wake: watch::Sender<u64>) -> Link {
+    pub(super) fn spawn(
+        options: PgConnectOptions,
+        wake: watch::Sender<u64>,
+        leases: watch::Sender<u64>,
+    ) -> Link {
         let (messages, inbox) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(options, wake, inbox));
+        let wakes = Wakes {
+            events: wake,
+            leases,
+        };
+        let task = tokio::spawn(run(options, wakes, inbox));
         Link { messages, task }
     }
 
@@ -111,6 +119,33 @@ fn closed() -> StoreError {
     )
 }
 
+/// The watch channels the link bumps.
+struct Wakes {
+    /// New events may be readable (`Store::wakeups`).
+    events: watch::Sender<u64>,
+    /// Outbox leases were freed (`Store::lease_wakeups`).
+    leases: watch::Sender<u64>,
+}
+
+impl Wakes {
+    /// After a (re)connect: notifications may have been missed, so both.
+    fn both(&self) {
+        bump(&self.events);
+        bump(&self.leases);
+    }
+
+    /// One notification: freed leases are signalled whoever sent them (the node
+    /// frees them over its pool, not the link); events only from other backends
+    /// (the node bumps its own watch after each append).
+    fn note(&self, channel: &str, from_other: bool) {
+        if channel == LEASES_CHANNEL {
+            bump(&self.leases);
+        } else if from_other {
+            bump(&self.events);
+        }
+    }
+}
+
 /// A listening connection and its backend's process id.
 struct Connected {
     listener: PgListener,
@@ -126,29 +161,22 @@ impl Connected {
             .fetch_one(&mut listener)
             .await?;
         // Last, so that an idle link shows `LISTEN …` in `pg_stat_activity`.
-        listener.listen(CHANNEL).await?;
+        listener.listen_all([LEASES_CHANNEL, CHANNEL]).await?;
         Ok(Connected {
             listener,
             pid: u32::try_from(pid).unwrap_or_default(),
         })
     }
 
-    /// Take every notification buffered during a call; whether one came from
-    /// another backend.
-    fn drain(&mut self) -> bool {
-        let mut other = false;
+    /// Take every notification buffered during a call.
+    fn drain(&mut self, wakes: &Wakes) {
         while let Some(note) = self.listener.next_buffered() {
-            other |= note.process_id() != self.pid;
+            wakes.note(note.channel(), note.process_id() != self.pid);
         }
-        other
     }
 }
 
-async fn run(
-    options: PgConnectOptions,
-    wake: watch::Sender<u64>,
-    mut inbox: mpsc::UnboundedReceiver<Message>,
-) {
+async fn run(options: PgConnectOptions, wakes: Wakes, mut inbox: mpsc::UnboundedReceiver<Message>) {
     // A pool of one, made only to hand PgListener its connection, and a new one
     // after a drop: a connection given back is closed, never handed out again
     // (one dropped as unsound must not come back). Lazy: the first connect
@@ -184,7 +212,7 @@ async fn run(
                     // Commits may have been lost with the last connection.
                     known.clear();
                     // Whoever waits may have missed a notification; let them look.
-                    bump(&wake);
+                    wakes.both();
                     link.insert(conn)
                 }
                 Err(e) => {
@@ -194,7 +222,7 @@ async fn run(
                         tracing::warn!(error = %e, retry_in = ?backoff, "the store's link to PostgreSQL is down");
                     }
                     down = true;
-                    bump(&wake);
+                    bump(&wakes.events);
                     let error = StoreError::from(e);
                     for job in pending.drain(..) {
                         let _ = job.reply.send(Err(error.clone()));
@@ -219,9 +247,7 @@ async fn run(
         if !pending.is_empty() {
             let served = pending.len();
             let sound = combine::serve(&mut conn.listener, &mut pending, &mut known).await;
-            if conn.drain() {
-                bump(&wake);
-            }
+            conn.drain(&wakes);
             if !sound {
                 link = None;
                 continue;
@@ -260,11 +286,7 @@ async fn run(
             // Cancel-safe: a message is taken off the socket only when it is
             // returned, and notifications read during a call are buffered.
             note = conn.listener.try_recv() => match note {
-                Ok(Some(note)) => {
-                    if note.process_id() != conn.pid {
-                        bump(&wake);
-                    }
-                }
+                Ok(Some(note)) => wakes.note(note.channel(), note.process_id() != conn.pid),
                 // `None`: the connection was lost (and not replaced: eager
                 // reconnection is off). Replace it, and bump once reconnected.
                 Ok(None) => link = None,

@@ -4,13 +4,16 @@
 #   ops/pg-test.sh start   # initdb + start on a free loopback port (idempotent, quiet)
 #   ops/pg-test.sh url     # print postgres://<user>@127.0.0.1:<port>/postgres
 #   ops/pg-test.sh stop    # stop it and delete its data directory
+#   ops/pg-test.sh halt    # stop it, keeping its data (a restart, with resume)
+#   ops/pg-test.sh resume  # start a halted server again on the same port
 #
 # PostgreSQL refuses to run as root, so as root the server runs as an unprivileged
 # system user (`picloud-test`, created if missing); otherwise as the current user.
 # The server listens on 127.0.0.1 only, keeps its unix socket in its own temp dir,
 # trusts local connections and runs with fsync off: it holds nothing worth keeping.
 # One server per checkout: the state file's name is derived from the repository path,
-# so concurrent checkouts do not stop each other's server.
+# so concurrent checkouts do not stop each other's server. A test that needs a server
+# of its own (to restart it) names another state file with PICLOUD_PG_STATE.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -131,12 +134,7 @@ cmd_start() {
         --no-sync >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
 
-    local opts="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir"
-    opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    opts+=" -c max_connections=300"
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 \
-        start >/dev/null 2>&1 \
-        || { cat "$dir/server.log" >&2 2>/dev/null; die "pg_ctl start failed"; }
+    start_server "$bindir" "$dir" "$port"
 
     cat >"$STATE_FILE" <<EOF
 PG_DIR=$dir
@@ -144,6 +142,30 @@ PG_PORT=$port
 PG_USER=$owner
 BINDIR=$bindir
 EOF
+}
+
+start_server() {
+    local bindir="$1" dir="$2" port="$3"
+    local opts="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir"
+    opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    opts+=" -c max_connections=300"
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 \
+        start >/dev/null 2>&1 \
+        || { cat "$dir/server.log" >&2 2>/dev/null; die "pg_ctl start failed"; }
+}
+
+cmd_halt() {
+    is_running || die "not running"
+    as_owner "$BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+        || die "pg_ctl stop failed"
+}
+
+cmd_resume() {
+    load_state || die "never started (ops/pg-test.sh start)"
+    if is_running; then
+        return 0
+    fi
+    start_server "$BINDIR" "$PG_DIR" "$PG_PORT"
 }
 
 cmd_stop() {
@@ -166,8 +188,10 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     url) cmd_url ;;
+    halt) cmd_halt ;;
+    resume) cmd_resume ;;
     *)
-        echo "usage: $0 start|stop|url" >&2
+        echo "usage: $0 start|stop|url|halt|resume" >&2
         exit 2
         ;;
 esac

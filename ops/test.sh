@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   formatting, clippy (warnings are errors), and every test of the workspace,
-#   with the store conformance suite run against SQLite and a throwaway PostgreSQL.
+#   with the store conformance suite run against SQLite and a throwaway PostgreSQL,
+#   and the cluster tests with a real Caddy (installed with apt-get when missing).
 #
 # PostgreSQL comes from ops/pg-test.sh (started here, stopped on exit) unless
 # PICLOUD_TEST_DATABASE_URL is already set. If it cannot start, CI=true makes
@@ -43,6 +44,22 @@ else
         exit 1
     else
         echo "warning: could not start PostgreSQL; its tests will be skipped" >&2
+    fi
+fi
+
+# Caddy, for the tests that put it in front of real nodes (tests/cluster.rs):
+# Debian's package, installed when missing. CI=true makes a missing Caddy fail
+# those tests; elsewhere they are skipped with a notice.
+if ! command -v caddy >/dev/null 2>&1; then
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        step "installing caddy (apt-get)"
+        export DEBIAN_FRONTEND=noninteractive
+        { apt-get update -qq && apt-get install -y -qq caddy; } >/dev/null 2>&1 \
+            || echo "warning: apt-get install caddy failed" >&2
+    fi
+    if ! command -v caddy >/dev/null 2>&1 && [[ "${CI:-}" == "true" ]]; then
+        echo "error: caddy is not installed, and CI=true requires the Caddy tests" >&2
+        exit 1
     fi
 fi
 

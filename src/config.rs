@@ -81,9 +81,14 @@ pub struct ServeArgs {
     /// Longest wait between two attempts, in milliseconds.
     #[arg(long, env = "PICLOUD_RETRY_MAX_MS", default_value_t = 600_000)]
     pub retry_max_ms: u64,
-    /// Seconds to let in-flight requests finish on SIGTERM/Ctrl-C.
+    /// Seconds a draining node (SIGTERM/Ctrl-C) lets its in-flight requests and
+    /// outbox runs finish before it hands back what is left and exits.
     #[arg(long, env = "PICLOUD_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
+    /// The address other nodes and operators reach this node at (`host:port`),
+    /// shown in the cluster registry; default: the address it listens on.
+    #[arg(long, env = "PICLOUD_ADVERTISE")]
+    pub advertise: Option<String>,
     /// `1` lifts the SSRF deny-list of scripts' outbound HTTP (development only).
     #[arg(long, env = "PICLOUD_HTTP_ALLOW_PRIVATE")]
     pub http_allow_private: Option<String>,
@@ -112,6 +117,15 @@ impl ServeArgs {
         if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
             return Err(
                 "--retry-base-ms must be at least 1 and --retry-max-ms at least the base".into(),
+            );
+        }
+        if let Some(address) = &self.advertise
+            && (address.is_empty()
+                || address.len() > 255
+                || address.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(
+                "--advertise / PICLOUD_ADVERTISE must be a host:port without spaces".into(),
             );
         }
         if self.body_limit == 0 {

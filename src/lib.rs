@@ -119,24 +119,56 @@ pub async fn serve(
             body_limit: args.body_limit,
         }),
     };
+    let advertise = args.advertise.clone().unwrap_or_else(|| addr.to_string());
+    runtime.membership.join(&advertise).await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let drain = Duration::from_secs(args.drain_seconds);
     let server = tokio::spawn(picloud_api::serve(listener, state, async move {
         let _ = stop_rx.await;
     }));
     shutdown.await;
-    tracing::info!("shutting down: draining in-flight requests");
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(drain, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
-        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-        Err(_) => tracing::warn!("drain deadline passed; stopping anyway"),
-    }
+    drain(
+        &runtime,
+        server,
+        stop_tx,
+        Duration::from_secs(args.drain_seconds),
+    )
+    .await;
     runtime.shutdown().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Leave the cluster cleanly: turn `draining` (`/readyz` 503, no new outbox
+/// work), stop accepting connections, let in-flight requests and outbox runs
+/// finish until `deadline`, then hand back the leases still held (other nodes
+/// run those deliveries at once) and turn `gone`.
+async fn drain(
+    runtime: &Runtime,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_accepting: tokio::sync::oneshot::Sender<()>,
+    deadline: Duration,
+) {
+    tracing::info!(
+        deadline_s = deadline.as_secs(),
+        "draining: no new outbox work; finishing in-flight requests and runs"
+    );
+    runtime.begin_drain().await;
+    let _ = stop_accepting.send(());
+    let until = tokio::time::Instant::now() + deadline;
+    match tokio::time::timeout_at(until, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("drain deadline passed with requests in flight; stopping anyway"),
+    }
+    if tokio::time::timeout_at(until, runtime.outbox_drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline passed with outbox runs in flight; handing them back");
+    }
+    runtime.leave().await;
 }
 
 /// Write the bootstrap token to `<data-dir>/bootstrap-token` with mode 0600.

@@ -102,6 +102,10 @@ async fn execute(
     command: &AppCommand,
     metadata: &Metadata,
 ) -> Result<CommandOutcome, CommandError> {
+    // Another node may have changed the app since this actor last looked: decide
+    // on the stream as it is now (one read, empty when nothing is new), so a
+    // command that refers to something just made elsewhere finds it.
+    catch_up(state).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -163,9 +167,24 @@ async fn execute(
 
 /// Fold the app's whole stream.
 pub async fn load_app(store: &dyn Store, app_id: &str) -> Result<Option<App>, StoreError> {
-    let name = stream::app(app_id);
     let mut app = None;
-    let mut from = 1;
+    fold_from(store, app_id, &mut app).await?;
+    Ok(app)
+}
+
+/// Apply what the app's stream holds beyond the actor's state.
+async fn catch_up(state: &mut AppState) -> Result<(), StoreError> {
+    fold_from(state.store.as_ref(), &state.app_id, &mut state.app).await
+}
+
+/// Fold the events of the app's stream after `app`'s version into it.
+async fn fold_from(
+    store: &dyn Store,
+    app_id: &str,
+    app: &mut Option<App>,
+) -> Result<(), StoreError> {
+    let name = stream::app(app_id);
+    let mut from = app.as_ref().map_or(1, |a| a.version + 1);
     loop {
         let batch = store.read_stream(&name, from, 1000).await?;
         let Some(last) = batch.last() else {
@@ -174,11 +193,11 @@ pub async fn load_app(store: &dyn Store, app_id: &str) -> Result<Option<App>, St
         from = last.version + 1;
         for event in &batch {
             if let Some(e) = decode::<AppEvent>(event) {
-                App::apply(&mut app, event.version, &e);
+                App::apply(app, event.version, &e);
             }
         }
     }
-    Ok(app)
+    Ok(())
 }
 
 async fn load_claims(

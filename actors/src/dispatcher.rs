@@ -24,7 +24,7 @@ use picloud_events::domain::{
     InvocationEvent, InvocationRecord, InvocationRequest, InvocationState, InvocationStatus,
     QueuedRequest, stream,
 };
-use picloud_events::{Delivery, ExpectedVersion, Metadata, StoreError};
+use picloud_events::{Delivery, ExpectedVersion, Metadata, NodeState, StoreError};
 use picloud_sandbox::{HttpRequest, RunInput};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{Notify, Semaphore, watch};
@@ -114,13 +114,21 @@ fn now_micros() -> i64 {
 }
 
 async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool>) {
-    let (mut progress, capacity) = match runtime.upgrade() {
+    let (mut progress, mut leases, mut membership, idle, capacity) = match runtime.upgrade() {
         Some(rt) => (
             rt.outbox_checkpoint.clone(),
+            rt.store.lease_wakeups(),
+            rt.membership.watch(),
+            rt.outbox_idle.clone(),
             rt.executor.slots.max(1) * IN_FLIGHT_PER_SLOT,
         ),
         None => return,
     };
+    // A draining node takes no new outbox work.
+    if *membership.borrow() != NodeState::Up {
+        return;
+    }
+    idle.send_replace(false);
     // What this node's previous run held when it stopped (or died) is ours again.
     if let Some(rt) = runtime.upgrade() {
         match rt.store.release_leases(&rt.config.node_id).await {
@@ -137,10 +145,11 @@ async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool
     let permits = Arc::new(Semaphore::new(capacity));
     let finished = Arc::new(Notify::new());
     loop {
-        if *stopped.borrow() {
+        if *stopped.borrow() || *membership.borrow_and_update() != NodeState::Up {
             break;
         }
         progress.borrow_and_update();
+        leases.borrow_and_update();
         let next = {
             let Some(rt) = runtime.upgrade() else { break };
             match dispatch_due(&rt, &permits, &finished).await {
@@ -162,6 +171,14 @@ async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool
                 }
             }
             _ = finished.notified() => {}
+            // Another node's leases were freed (it drained, or it died and was
+            // marked gone): its rows are claimable now.
+            changed = leases.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            _ = membership.changed() => {}
             _ = async {
                 match sleep {
                     Some(s) => s.await,
@@ -173,6 +190,7 @@ async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool
     }
     // Drain: let the runs in flight record their outcome.
     let _ = permits.acquire_many(capacity as u32).await;
+    idle.send_replace(true);
 }
 
 /// Claim and start what is due; answer when to look again (`None`: only when
@@ -297,6 +315,11 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
         },
         None => None,
     };
+    if rt.membership.state() == NodeState::Gone {
+        // The node left while this ran and handed the delivery back: another
+        // node runs it; this (abandoned) attempt is not recorded.
+        return Ok(());
+    }
     let event = match ran {
         Some((_, mut record)) => {
             record.attempt = attempt;

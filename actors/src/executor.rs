@@ -19,7 +19,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use flume::{Receiver, Sender, TrySendError};
 
@@ -72,6 +72,9 @@ pub struct Executor {
 struct Runner {
     sandbox: Arc<Sandbox>,
     host: Host,
+    /// Raised when the node leaves with runs still going (the drain deadline
+    /// passed): every run stops at its next check.
+    abandon: AtomicBool,
 }
 
 impl Runner {
@@ -82,8 +85,21 @@ impl Runner {
         limits: &Limits,
         input: RunInput,
     ) -> RunResult {
-        self.sandbox
-            .run_with_host(script, modules, limits, input, None, &self.host)
+        self.sandbox.run_with_host(
+            script,
+            modules,
+            limits,
+            input,
+            Some(&self.abandon),
+            &self.host,
+        )
+    }
+}
+
+impl SlotStats {
+    /// Runs asked of the executor and not answered yet (the registry's `in_flight`).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 }
 
@@ -115,6 +131,12 @@ pub struct SlotQueue {
 }
 
 impl Executor {
+    /// Stop every run in flight, and every later one, at once (as a timeout): the
+    /// node is leaving and has handed its work back.
+    pub fn abandon_runs(&self) {
+        self.runner.abandon.store(true, Ordering::Relaxed);
+    }
+
     /// A queue of `capacity` jobs in front of `slots` slots (spawn the slots with
     /// `ExecutorSlot` and the returned `SlotQueue`); runs get `host`'s services.
     pub fn new(
@@ -125,7 +147,11 @@ impl Executor {
     ) -> (Executor, SlotQueue) {
         let (tx, rx) = flume::bounded(capacity.max(1));
         let stats = Arc::new(SlotStats::default());
-        let runner = Arc::new(Runner { sandbox, host });
+        let runner = Arc::new(Runner {
+            sandbox,
+            host,
+            abandon: AtomicBool::new(false),
+        });
         (
             Executor {
                 queue: tx,

@@ -15,6 +15,7 @@
 //! - `recorder`: the batching writer of invocation records.
 //! - `services`: the node's side of the SDK's `secrets` and `kv` (catalog + key, store).
 //! - `scheduler`: one task per enabled cron trigger, claiming each tick once.
+//! - `node`: this node in its cluster: the registry row, heartbeat, drain states.
 //! - `supervisor`: the root supervisor that restarts failed children.
 //! - `runtime`: everything above started together; what the API holds.
 //! - `bootstrap`: the owner user and token of a new instance.
@@ -28,6 +29,7 @@ pub mod dispatcher;
 pub mod executor;
 pub mod keys;
 pub mod metrics;
+pub mod node;
 pub mod projector;
 pub mod queue;
 pub mod recorder;

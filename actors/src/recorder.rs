@@ -26,6 +26,8 @@ const LINGER: Duration = Duration::from_millis(5);
 /// Records queued at most (a few batches): bounds the memory and the delay of
 /// a backlog; past it, handlers wait.
 const CHANNEL: usize = 8_192;
+/// How long a batch waits for an unreachable store before it is dropped.
+const UNAVAILABLE_FOR: Duration = Duration::from_secs(300);
 
 #[derive(Clone)]
 pub struct Recorder {
@@ -262,31 +264,43 @@ impl Group {
 }
 
 /// Append one batch with its documents (so the `invocations` projector need not
-/// read these records back), retrying a few times with backoff if the store is down.
+/// read these records back). A store that is unreachable (restarting, failing
+/// over) is waited for, with backoff, up to `UNAVAILABLE_FOR`: meanwhile the
+/// queue fills and then holds requests back, rather than records being lost.
+/// Any other error is retried a few times.
 async fn flush(
     store: &dyn Store,
     writes: &[StreamWrite<EncodedEvent>],
     docs: &[EncodedDoc],
 ) -> bool {
+    let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(50);
-    for attempt in 1..=5 {
+    let mut waiting = false;
+    let mut errors = 0;
+    loop {
         match store
             .append_projected(writes, InvocationsProjection::NAME, docs)
             .await
         {
             Ok(_) => return true,
+            Err(StoreError::Unavailable(e)) if started.elapsed() < UNAVAILABLE_FOR => {
+                if !waiting {
+                    tracing::warn!(error = %e, records = writes.len(), "recording invocations: the store is unreachable; retrying");
+                }
+                waiting = true;
+            }
+            Err(e) if errors < 5 => {
+                errors += 1;
+                tracing::warn!(attempt = errors, error = %e, records = writes.len(), "recording invocations failed");
+            }
             Err(e) => {
-                tracing::warn!(attempt, error = %e, records = writes.len(), "recording invocations failed");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+                tracing::error!(error = %e, records = writes.len(), "dropping invocation records after retries");
+                return false;
             }
         }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
     }
-    tracing::error!(
-        records = writes.len(),
-        "dropping invocation records after retries"
-    );
-    false
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use picloud_events::domain::{
     InvocationsProjection, OutboxProjection, stream,
 };
 use picloud_events::projection::Projection;
-use picloud_events::{ExpectedVersion, Metadata, Store, StoreError, StreamWrite};
+use picloud_events::{ExpectedVersion, Metadata, NodeState, Store, StoreError, StreamWrite};
 use picloud_sandbox::{
     Ceilings, Host, HttpClient, HttpPolicy, Limits, Outcome, RunInput, RunResult, Sandbox,
     ScriptSource,
@@ -148,6 +148,12 @@ pub struct Runtime {
     /// Counters `GET /metrics` renders.
     pub metrics: Arc<crate::metrics::Metrics>,
     pub rebuilds: Rebuilds,
+    /// This node in the cluster registry: its state (`up`, `draining`, `gone`)
+    /// and heartbeat.
+    pub membership: Arc<crate::node::Membership>,
+    /// `true` while the dispatcher has no run in flight and claims nothing (it
+    /// is not running, or it stopped claiming to drain and its runs ended).
+    pub(crate) outbox_idle: watch::Sender<bool>,
     supervisor: ActorRef<SupervisorMsg>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -244,6 +250,12 @@ impl Runtime {
             let _ = supervisor_task.await;
         });
 
+        let membership = Arc::new(crate::node::Membership::new(
+            store.clone(),
+            executor.stats.clone(),
+            &config.node_id,
+            executor.slots,
+        ));
         let runtime = Arc::new(Runtime {
             store,
             catalog,
@@ -256,6 +268,8 @@ impl Runtime {
             live: broadcast::channel(LIVE_BUFFER).0,
             metrics: Arc::default(),
             rebuilds,
+            membership,
+            outbox_idle: watch::channel(true).0,
             supervisor,
             tasks: Mutex::new(vec![recorder_task, supervisor_join]),
         });
@@ -452,6 +466,21 @@ impl Runtime {
         }
     }
 
+    /// Let the catalog catch up with every write committed so far, on any node
+    /// (bounded; a lagging catalog is logged, not an error). On PostgreSQL an
+    /// admin request may follow a write made through another node a moment ago
+    /// (Caddy spreads requests): without this it could find the catalog a few
+    /// milliseconds behind (an app just created answering 404). One query of the
+    /// head position; a single SQLite node's own writes are already visible.
+    pub async fn sync_with_cluster(&self) {
+        if self.store.backend() != picloud_events::Backend::Postgres {
+            return;
+        }
+        if let Ok(head) = self.store.head_position().await {
+            self.read_your_writes(head).await;
+        }
+    }
+
     /// Every read model with its checkpoint and how far it trails the log.
     pub async fn projections(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
         let head = self.store.head_position().await?;
@@ -631,19 +660,49 @@ impl Runtime {
         Ok(Some((Invocation { id, result }, record)))
     }
 
-    /// Ready: the store answers and the catalog is caught up with the log. The
-    /// catalog caught up fully before the node started serving; afterwards it is
-    /// always a few events behind a busy log (invocation records keep coming), so
-    /// "caught up" means within `READY_LAG` events, and a health check does not
-    /// flap under load.
+    /// Ready: the node is `up` (not draining), the store answers, and every read
+    /// model has caught up with the log. The catalog caught up fully before the
+    /// node started serving; the stored read models follow from their
+    /// checkpoints. A busy log keeps them all a few events behind (invocation
+    /// records keep coming), so "caught up" means within `READY_LAG` events, and
+    /// a health check does not flap under load.
     pub async fn is_ready(&self) -> bool {
-        if self.store.ping().await.is_err() {
+        if self.membership.state() != NodeState::Up || self.store.ping().await.is_err() {
             return false;
         }
-        match self.store.head_position().await {
-            Ok(head) => head - self.catalog.position() <= READY_LAG,
+        match self.projections().await {
+            Ok(projections) => projections.iter().all(|p| p.lag <= READY_LAG),
             Err(_) => false,
         }
+    }
+
+    /// Start draining (SIGTERM): the registry shows `draining`, `/readyz` answers
+    /// 503, and the dispatcher claims no more outbox work (its runs go on).
+    pub async fn begin_drain(&self) {
+        self.membership.set(NodeState::Draining).await;
+    }
+
+    /// Resolves once the dispatcher has no run in flight (after `begin_drain`).
+    pub async fn outbox_drained(&self) {
+        let mut idle = self.outbox_idle.subscribe();
+        let _ = idle.wait_for(|idle| *idle).await;
+    }
+
+    /// Leave the cluster: free the outbox leases this node still holds (the runs
+    /// the drain did not finish: other nodes claim them at once) and mark it
+    /// `gone`.
+    pub async fn leave(&self) {
+        match self.store.release_leases(&self.config.node_id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "handed back unfinished outbox deliveries"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand back this node's leases; they run when they expire")
+            }
+        }
+        self.membership.set(NodeState::Gone).await;
+        // What still runs was handed back: stop it rather than wait for it (its
+        // outcome is not recorded, see the dispatcher).
+        self.executor.abandon_runs();
     }
 
     /// Stop the actors, let queued runs finish, flush the recorder.

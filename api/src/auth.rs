@@ -110,6 +110,8 @@ pub enum Capability {
     InstanceReadEvents,
     InstanceManageUsers,
     InstanceManageProjections,
+    /// Seeing the cluster's nodes (`GET /nodes`).
+    InstanceReadNodes,
     /// Managing one's own API tokens (any authenticated user).
     OwnTokens,
     AppRead(String),
@@ -143,6 +145,7 @@ impl Capability {
             Capability::InstanceReadEvents => "InstanceReadEvents",
             Capability::InstanceManageUsers => "InstanceManageUsers",
             Capability::InstanceManageProjections => "InstanceManageProjections",
+            Capability::InstanceReadNodes => "InstanceReadNodes",
             Capability::OwnTokens => "OwnTokens",
             Capability::AppRead(_) => "AppRead",
             Capability::AppAdmin(_) => "AppAdmin",
@@ -169,9 +172,9 @@ impl Capability {
                 Some(scopes::APPS_READ)
             }
             Capability::AppManageSecrets(_) => Some(scopes::SECRETS_WRITE),
-            Capability::InstanceReadEvents | Capability::InstanceManageProjections => {
-                Some(scopes::ADMIN)
-            }
+            Capability::InstanceReadEvents
+            | Capability::InstanceManageProjections
+            | Capability::InstanceReadNodes => Some(scopes::ADMIN),
             Capability::InstanceManageUsers => Some(scopes::USERS_MANAGE),
             Capability::OwnTokens => None,
             Capability::AppWriteScript(_)
@@ -188,7 +191,8 @@ impl Capability {
             Capability::InstanceCreateApp
             | Capability::InstanceReadEvents
             | Capability::InstanceManageUsers
-            | Capability::InstanceManageProjections => Need::Instance(Role::Admin),
+            | Capability::InstanceManageProjections
+            | Capability::InstanceReadNodes => Need::Instance(Role::Admin),
             Capability::AppRead(app) | Capability::AppLogRead(app) => {
                 Need::App(app, AppRole::Viewer)
             }

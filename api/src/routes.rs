@@ -16,6 +16,7 @@ pub mod invocations;
 pub mod kv;
 pub mod logs;
 pub mod members;
+pub mod nodes;
 pub mod projections;
 pub mod routes_admin;
 pub mod scripts;
@@ -122,6 +123,7 @@ fn admin_routes() -> AdminRoutes {
         .get("/audit", audit::list)
         .get("/projections", projections::list)
         .post("/projections/{name}/rebuild", projections::rebuild)
+        .get("/nodes", nodes::list)
 }
 
 /// (method, path) of every admin route, for the authorization matrix test.
@@ -131,6 +133,17 @@ pub fn admin_route_list() -> Vec<(Method, &'static str)> {
 
 pub fn admin_router() -> Router<ApiState> {
     admin_routes().router
+}
+
+/// Before an admin request: the catalog shows every write already committed,
+/// whichever node made it (`Runtime::sync_with_cluster`).
+async fn sync_with_cluster(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    state.runtime.sync_with_cluster().await;
+    next.run(request).await
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -144,7 +157,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/hooks/{id}", post(hooks::deliver))
         .nest(
             "/api/v1/admin",
-            admin_router().fallback(health::admin_not_found),
+            admin_router().fallback(health::admin_not_found).layer(
+                axum::middleware::from_fn_with_state(state.clone(), sync_with_cluster),
+            ),
         )
         .fallback(edge::invoke)
         .with_state(state)

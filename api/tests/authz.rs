@@ -298,6 +298,7 @@ fn rows() -> Vec<Row> {
         row(Method::GET, "/audit", instance, None),
         row(Method::GET, "/projections", instance, None),
         row(Method::POST, "/projections/{name}/rebuild", instance, None),
+        row(Method::GET, "/nodes", instance, None),
     ]
 }
 

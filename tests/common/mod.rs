@@ -189,6 +189,30 @@ impl Node {
         node
     }
 
+    /// The id the node keeps in its data directory.
+    pub fn id(&self) -> String {
+        Node::id_in(&self.data_dir)
+    }
+
+    /// The node id kept in `data_dir`.
+    pub fn id_in(data_dir: &Path) -> String {
+        std::fs::read_to_string(data_dir.join("node-id"))
+            .expect("node-id")
+            .trim()
+            .to_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/admin/nodes` on this node: the registry's rows.
+    pub fn nodes(&self, token: &str) -> Vec<serde_json::Value> {
+        let r = self.call("GET", "/api/v1/admin/nodes", token, None);
+        assert_eq!(r.status, 200, "GET /nodes: {}", r.text());
+        r.json()["nodes"].as_array().cloned().unwrap_or_default()
+    }
+
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
@@ -314,4 +338,155 @@ fn on_server(server: &str, sql: &str) -> Result<(), sqlx::Error> {
         sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_owned())).await?;
         conn.close().await
     })
+}
+
+/// Whether a dependency the test needs is missing: with `CI=true` that fails the
+/// test; elsewhere the test is skipped with a notice.
+pub fn missing(what: &str) -> bool {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is not available: CI must run this test (ops/test.sh installs it)");
+    }
+    eprintln!("notice: {what} is not available; skipping (ops/test.sh installs it)");
+    true
+}
+
+/// The repository's root (the root package's directory).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A real Caddy in front of nodes, with the proxy settings that ship
+/// (`ops/caddy/proxy.caddy`) in a plain-HTTP site on a free loopback port.
+pub struct Caddy {
+    pub addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Caddy {
+    /// `None` (outside CI) when `caddy` is not installed.
+    pub fn start(upstreams: &[&str]) -> Option<Caddy> {
+        let installed = Command::new("caddy")
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed && missing("caddy") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let proxy = repo_root().join("ops/caddy/proxy.caddy");
+        let config = format!(
+            "{{\n\tadmin off\n\tauto_https off\n}}\n\nhttp://{addr} {{\n\timport {}\n}}\n",
+            proxy.display()
+        );
+        let file = dir.path().join("Caddyfile");
+        std::fs::write(&file, config).expect("Caddyfile");
+        let log = std::fs::File::create(dir.path().join("caddy.log")).expect("log");
+        let child = Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&file)
+            .env("PICLOUD_UPSTREAMS", upstreams.join(" "))
+            .env("PICLOUD_HEALTH_INTERVAL", "250ms")
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn caddy");
+        let mut caddy = Caddy {
+            addr,
+            child,
+            _dir: dir,
+        };
+        // Up once it proxies a health check to a node (or failed to start).
+        let up = eventually(Duration::from_secs(30), || {
+            if caddy.child.try_wait().ok().flatten().is_some() {
+                return Some(false);
+            }
+            request(&caddy.addr, "GET", "/healthz", &[], None)
+                .ok()
+                .filter(|r| r.status == 200)
+                .map(|_| true)
+        });
+        let up = up == Some(true);
+        assert!(up, "caddy did not start:\n{}", caddy.log());
+        Some(caddy)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("caddy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PostgreSQL server of one test's own (`ops/pg-test.sh` with a state file in
+/// a temp dir), for tests that stop and start it. Stopped and deleted on drop.
+pub struct PgServer {
+    pub url: String,
+    state: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PgServer {
+    /// `None` (outside CI) when no PostgreSQL server can be started here.
+    pub fn start() -> Option<PgServer> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("pg.state");
+        let mut server = PgServer {
+            url: String::new(),
+            state,
+            _dir: dir,
+        };
+        if !server.script("start") {
+            missing("a PostgreSQL server of the test's own");
+            return None;
+        }
+        let out = Command::new(repo_root().join("ops/pg-test.sh"))
+            .arg("url")
+            .env("PICLOUD_PG_STATE", &server.state)
+            .output()
+            .expect("pg-test.sh url");
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(out.status.success() && !url.is_empty(), "pg-test.sh url");
+        server.url = url;
+        Some(server)
+    }
+
+    /// Stop the server, keeping its data.
+    pub fn halt(&self) {
+        assert!(self.script("halt"), "pg-test.sh halt");
+    }
+
+    /// Start it again on the same port.
+    pub fn resume(&self) {
+        assert!(self.script("resume"), "pg-test.sh resume");
+    }
+
+    fn script(&self, command: &str) -> bool {
+        Command::new(repo_root().join("ops/pg-test.sh"))
+            .arg(command)
+            .env("PICLOUD_PG_STATE", &self.state)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if self.state.exists() && !self.script("stop") {
+            eprintln!("warning: could not stop the test's PostgreSQL server");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The node's link: one connection, owned by one task, that both LISTENs on
-//! `picloud_events` and carries the appends without documents (grouped into
-//! calls as `combine.rs` says).
+//! `picloud_events` (and `picloud_leases`, freed outbox leases: the cluster's
+//! dispatchers wake on it) and carries the appends without documents (grouped
+//! into calls as `combine.rs` says).
 //!
 //! Why one connection for both: a notifying commit makes PostgreSQL signal
 //! every other backend listening in the database, and the signalled backend

@@ -194,6 +194,8 @@ async fn run(options: PgConnectOptions, wakes: Wakes, mut inbox: mpsc::Unbounded
     let mut known = Known::default();
     let mut backoff = MIN_BACKOFF;
     let mut down = false;
+    // The connection was lost (logged once; the reconnect is logged too).
+    let mut lost = false;
     // Appends taken from the inbox and not answered yet.
     let mut pending: Vec<Job> = Vec::new();
     // A close asked for: answered once `pending` is.
@@ -208,8 +210,12 @@ async fn run(options: PgConnectOptions, wakes: Wakes, mut inbox: mpsc::Unbounded
             Some(conn) => conn,
             None => match Connected::open(&pool).await {
                 Ok(conn) => {
+                    if down || lost {
+                        tracing::info!("the store's link to PostgreSQL is connected again");
+                    }
                     backoff = MIN_BACKOFF;
                     down = false;
+                    lost = false;
                     // Commits may have been lost with the last connection.
                     known.clear();
                     // Whoever waits may have missed a notification; let them look.
@@ -290,9 +296,14 @@ async fn run(options: PgConnectOptions, wakes: Wakes, mut inbox: mpsc::Unbounded
                 Ok(Some(note)) => wakes.note(note.channel(), note.process_id() != conn.pid),
                 // `None`: the connection was lost (and not replaced: eager
                 // reconnection is off). Replace it, and bump once reconnected.
-                Ok(None) => link = None,
+                Ok(None) => {
+                    tracing::warn!("the store's link to PostgreSQL was lost; reconnecting");
+                    lost = true;
+                    link = None;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "the store's link to PostgreSQL failed; reconnecting");
+                    lost = true;
                     link = None;
                 }
             },

@@ -31,6 +31,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::executor::SubmitError;
+use crate::metrics::OutboxStage;
 use crate::runtime::Runtime;
 
 /// How long a claimed row stays leased beyond the longest it can take to run.
@@ -217,6 +218,7 @@ async fn dispatch_due(
             // A finishing run wakes the loop.
             return Ok(None);
         }
+        let claiming = std::time::Instant::now();
         let claimed = rt
             .store
             .claim_deliveries(
@@ -226,6 +228,12 @@ async fn dispatch_due(
                 free,
             )
             .await?;
+        rt.metrics.outbox(OutboxStage::Claim, claiming.elapsed());
+        for delivery in &claimed {
+            let waited = u64::try_from(now - delivery.due_at).unwrap_or(0);
+            rt.metrics
+                .outbox(OutboxStage::Waited, Duration::from_micros(waited));
+        }
         if claimed.is_empty() {
             // Another node took them between the two queries; look again when
             // its leases end (or when woken).
@@ -270,8 +278,11 @@ fn event_for(request: &InvocationRequest, attempt: u32) -> serde_json::Value {
 
 /// Run one claimed delivery and append its outcome.
 async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
+    rt.metrics.outbox_delivery();
     let stream = stream::invocation(&delivery.invocation_id);
+    let mut stage = std::time::Instant::now();
     let events = rt.store.read_stream(&stream, 1, STREAM_LIMIT).await?;
+    rt.metrics.outbox(OutboxStage::Read, lap(&mut stage));
     let Some(state) = InvocationState::fold(&events) else {
         tracing::warn!(invocation = %delivery.invocation_id, "outbox row without a request");
         return Ok(());
@@ -315,6 +326,7 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
         },
         None => None,
     };
+    rt.metrics.outbox(OutboxStage::Run, lap(&mut stage));
     if rt.membership.state() == NodeState::Gone {
         // The node left while this ran and handed the delivery back: another
         // node runs it; this (abandoned) attempt is not recorded.
@@ -347,15 +359,16 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
             attempt,
         }),
     };
-    match rt
+    let appended = rt
         .store
         .append(
             &stream,
             ExpectedVersion::Exact(state.version),
             vec![encode(&event, &metadata)],
         )
-        .await
-    {
+        .await;
+    rt.metrics.outbox(OutboxStage::Record, lap(&mut stage));
+    match appended {
         Ok(_) => {
             if let InvocationEvent::InvocationCompleted(record)
             | InvocationEvent::InvocationDead(record)
@@ -369,6 +382,14 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
         Err(StoreError::VersionConflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The time since `since`, which moves to now.
+fn lap(since: &mut std::time::Instant) -> Duration {
+    let now = std::time::Instant::now();
+    let spent = now - *since;
+    *since = now;
+    spent
 }
 
 /// The event an attempt's record leads to.

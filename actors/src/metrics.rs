@@ -13,8 +13,47 @@ pub const DURATION_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// The stages of an outbox delivery, timed by the dispatcher.
+#[derive(Clone, Copy, Debug)]
+pub enum OutboxStage {
+    /// From the moment the row was due to its claim (the outbox projection's
+    /// delay, the dispatcher's wake-up, waiting for a free permit).
+    Waited,
+    /// The claim statement (once per claimed batch).
+    Claim,
+    /// Reading the invocation's stream.
+    Read,
+    /// The run, with its wait for a slot.
+    Run,
+    /// Appending the outcome.
+    Record,
+}
+
+impl OutboxStage {
+    pub const ALL: [OutboxStage; 5] = [
+        OutboxStage::Waited,
+        OutboxStage::Claim,
+        OutboxStage::Read,
+        OutboxStage::Run,
+        OutboxStage::Record,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStage::Waited => "waited",
+            OutboxStage::Claim => "claim",
+            OutboxStage::Read => "read",
+            OutboxStage::Run => "run",
+            OutboxStage::Record => "record",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
+    /// Microseconds spent per `OutboxStage`, and deliveries run.
+    outbox_micros: [AtomicU64; 5],
+    outbox_deliveries: AtomicU64,
     /// (app, script, trigger, status) → finished runs.
     runs: DashMap<(String, String, String, String), AtomicU64>,
     /// Cumulative counts per bucket (+Inf last), and the sum in microseconds.
@@ -46,6 +85,17 @@ impl Metrics {
         self.duration_buckets[DURATION_BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
         self.duration_sum_micros
             .fetch_add((r.duration_ms * 1000.0).max(0.0) as u64, Ordering::Relaxed);
+    }
+
+    /// Add `spent` to an outbox stage.
+    pub fn outbox(&self, stage: OutboxStage, spent: std::time::Duration) {
+        let micros = u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
+        self.outbox_micros[stage as usize].fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Count a delivery the dispatcher ran (and tried to record).
+    pub fn outbox_delivery(&self) {
+        self.outbox_deliveries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Count an HTTP answer of `kind` (`edge`, `admin`, `hooks`).
@@ -84,6 +134,29 @@ impl Metrics {
                 label(&status)
             );
         }
+        out.push_str(
+            "# HELP picloud_outbox_stage_seconds_total Time outbox deliveries spent per stage \
+             (waited: due to claimed; claim: the claim statements; read: the invocation's \
+             stream; run: slot wait and run; record: appending the outcome).\n",
+        );
+        out.push_str("# TYPE picloud_outbox_stage_seconds_total counter\n");
+        for stage in OutboxStage::ALL {
+            let _ = writeln!(
+                out,
+                "picloud_outbox_stage_seconds_total{{stage=\"{}\"}} {}",
+                stage.as_str(),
+                self.outbox_micros[stage as usize].load(Ordering::Relaxed) as f64 / 1_000_000.0
+            );
+        }
+        out.push_str(
+            "# HELP picloud_outbox_deliveries_total Outbox deliveries run by this node.\n",
+        );
+        out.push_str("# TYPE picloud_outbox_deliveries_total counter\n");
+        let _ = writeln!(
+            out,
+            "picloud_outbox_deliveries_total {}",
+            self.outbox_deliveries.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP picloud_invocation_duration_seconds Run durations.\n");
         out.push_str("# TYPE picloud_invocation_duration_seconds histogram\n");
         for (i, bound) in DURATION_BUCKETS.iter().enumerate() {

@@ -144,6 +144,40 @@ struct Throughput {
     accepted: f64,
     completed: f64,
     deliveries: u64,
+    /// Milliseconds a delivery spent per stage of the dispatcher, on average.
+    stages: Vec<(String, f64)>,
+}
+
+/// `picloud_outbox_stage_seconds_total` per stage and
+/// `picloud_outbox_deliveries_total`, summed over `nodes`.
+async fn outbox_stages(nodes: &[Node]) -> anyhow::Result<(Vec<(String, f64)>, f64)> {
+    let mut stages: Vec<(String, f64)> = Vec::new();
+    let mut deliveries = 0.0;
+    for node in nodes {
+        let mut conn = Conn::connect(node.addr).await?;
+        let reply = conn
+            .send(&http::request("GET", node.addr, "/metrics", &[], b""))
+            .await?;
+        for line in reply.text().lines() {
+            let value = || -> anyhow::Result<f64> {
+                line.rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .context("malformed metrics line")
+            };
+            if let Some(rest) = line.strip_prefix("picloud_outbox_stage_seconds_total{stage=\"") {
+                let name = rest.split('"').next().unwrap_or_default().to_owned();
+                let v = value()?;
+                match stages.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, total)) => *total += v,
+                    None => stages.push((name, v)),
+                }
+            } else if line.starts_with("picloud_outbox_deliveries_total ") {
+                deliveries += value()?;
+            }
+        }
+    }
+    Ok((stages, deliveries))
 }
 
 /// Create the hook on `nodes[0]` and wait until every node serves it.
@@ -235,6 +269,7 @@ async fn completed(nodes: &[Node]) -> anyhow::Result<u64> {
 async fn deliver(bench: &Bench, nodes: &[Node], url: &str) -> anyhow::Result<Throughput> {
     let s = &bench.settings;
     let before = completed(nodes).await?;
+    let (stages_before, runs_before) = outbox_stages(nodes).await?;
     let duration = s.run_time(3_000);
     let connections = s.scale(24, 4);
     let start = Instant::now();
@@ -280,10 +315,23 @@ async fn deliver(bench: &Bench, nodes: &[Node], url: &str) -> anyhow::Result<Thr
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all = start.elapsed();
+    let (stages_after, runs_after) = outbox_stages(nodes).await?;
+    let runs = (runs_after - runs_before).max(1.0);
+    let stages = stages_after
+        .into_iter()
+        .map(|(name, after)| {
+            let before = stages_before
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0.0, |(_, v)| *v);
+            (name, (after - before) * 1000.0 / runs)
+        })
+        .collect();
     Ok(Throughput {
         accepted: accepted as f64 / load_time.as_secs_f64().max(1e-9),
         completed: accepted as f64 / all.as_secs_f64().max(1e-9),
         deliveries: accepted,
+        stages,
     })
 }
 
@@ -315,13 +363,42 @@ fn rows(backend: &str, label: &str, runs: &[(Throughput, f64)]) -> Vec<Figure> {
             |_, _, _| true,
         )
         .with_note(format!(
-            "deliveries per pair: {}; completed = all accepted runs done",
-            deliveries.join(", ")
+            "deliveries per pair: {}; completed = all accepted runs done{}",
+            deliveries.join(", "),
+            if what == "completed" {
+                stage_note(runs)
+            } else {
+                String::new()
+            }
         ));
         figure.status = Status::Reported;
         out.push(figure);
     }
     out
+}
+
+/// "; per delivery (ms, medians of the pairs): waited …, claim …" — where a
+/// delivery's time went (concurrent deliveries overlap, so these add up to more
+/// than the wall time per delivery).
+fn stage_note(runs: &[(Throughput, f64)]) -> String {
+    let Some((first, _)) = runs.first() else {
+        return String::new();
+    };
+    let parts: Vec<String> = first
+        .stages
+        .iter()
+        .map(|(name, _)| {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|(t, _)| t.stages.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
+                .collect();
+            format!("{name} {:.2}", median(&values))
+        })
+        .collect();
+    format!(
+        "; per delivery (ms, median of the pairs): {}",
+        parts.join(", ")
+    )
 }
 
 async fn webhooks_sqlite(bench: &Bench) -> anyhow::Result<Vec<Figure>> {

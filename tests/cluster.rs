@@ -543,15 +543,19 @@ fn a_postgresql_restart_under_traffic_is_recovered_by_every_node() {
         })
         .collect();
 
-    pg.halt();
-    for node in [&a, &b] {
-        let unready = eventually(Duration::from_secs(30), || {
+    // Whether `node`'s /readyz answers `status` within `limit`.
+    let readyz = |node: &Node, status: u16, limit: u64| {
+        eventually(Duration::from_secs(limit), || {
             request(&node.addr, "GET", "/readyz", &[], None)
                 .ok()
-                .filter(|r| r.status == 503)
-        });
+                .filter(|r| r.status == status)
+        })
+        .is_some()
+    };
+    pg.halt();
+    for node in [&a, &b] {
         assert!(
-            unready.is_some(),
+            readyz(node, 503, 30),
             "{} stays ready without its store",
             node.addr
         );
@@ -559,13 +563,8 @@ fn a_postgresql_restart_under_traffic_is_recovered_by_every_node() {
     let during = served.load(Ordering::Relaxed);
     pg.resume();
     for node in [&a, &b] {
-        let ready = eventually(Duration::from_secs(60), || {
-            request(&node.addr, "GET", "/readyz", &[], None)
-                .ok()
-                .filter(|r| r.status == 200)
-        });
         assert!(
-            ready.is_some(),
+            readyz(node, 200, 60),
             "{} did not recover:\n{}",
             node.addr,
             node.stderr()

@@ -154,11 +154,7 @@ async fn outbox_stages(nodes: &[Node]) -> anyhow::Result<(Vec<(String, f64)>, f6
     let mut stages: Vec<(String, f64)> = Vec::new();
     let mut deliveries = 0.0;
     for node in nodes {
-        let mut conn = Conn::connect(node.addr).await?;
-        let reply = conn
-            .send(&http::request("GET", node.addr, "/metrics", &[], b""))
-            .await?;
-        for line in reply.text().lines() {
+        for line in metrics(node).await?.lines() {
             let value = || -> anyhow::Result<f64> {
                 line.rsplit(' ')
                     .next()
@@ -239,15 +235,20 @@ async fn webhook(nodes: &[Node], app: &str) -> anyhow::Result<String> {
     Ok(url)
 }
 
+/// A node's `/metrics` text.
+async fn metrics(node: &Node) -> anyhow::Result<String> {
+    let mut conn = Conn::connect(node.addr).await?;
+    let reply = conn
+        .send(&http::request("GET", node.addr, "/metrics", &[], b""))
+        .await?;
+    Ok(reply.text())
+}
+
 /// Succeeded webhook runs of every node, from `/metrics`.
 async fn completed(nodes: &[Node]) -> anyhow::Result<u64> {
     let mut total = 0;
     for node in nodes {
-        let mut conn = Conn::connect(node.addr).await?;
-        let reply = conn
-            .send(&http::request("GET", node.addr, "/metrics", &[], b""))
-            .await?;
-        for line in reply.text().lines() {
+        for line in metrics(node).await?.lines() {
             if line.starts_with("picloud_invocations_total{")
                 && line.contains("trigger=\"webhook\"")
                 && line.contains("status=\"succeeded\"")

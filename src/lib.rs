@@ -5,9 +5,14 @@
 //!
 //! - `config`: the typed settings (flags + environment).
 //! - `cli`: the clap command line.
+//! - `deploy`: the deploy engine (project folder, plan, apply); `cmd`: the client
+//!   commands; `client`: how they reach a server.
 
 pub mod cli;
+pub mod client;
+pub mod cmd;
 pub mod config;
+pub mod deploy;
 pub mod replay;
 pub mod transfer;
 

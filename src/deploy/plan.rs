@@ -630,3 +630,6 @@ fn plan_triggers(
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -216,10 +216,12 @@ impl Project {
         m: Manifest,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Project, ProjectError> {
-        let scripts = read_scripts(dir, &m.scripts)?;
+        // Messages name files as the user named the folder.
+        let mf = dir.join(MANIFEST).display().to_string();
+        let scripts = read_scripts(dir, &mf, &m.scripts)?;
         let mut routes: Vec<DesiredRoute> = Vec::new();
         for (i, r) in m.routes.iter().enumerate() {
-            let at = format!("{MANIFEST}: routes[{i}]");
+            let at = format!("{mf}: routes[{i}]");
             let method = match picloud_actors::routing::parse_method(&r.method) {
                 Ok(picloud_actors::routing::MethodMatch::Any) => "*".to_owned(),
                 Ok(picloud_actors::routing::MethodMatch::Only(m)) => m,
@@ -246,7 +248,7 @@ impl Project {
         }
         let mut triggers = Vec::new();
         for (i, c) in m.triggers.cron.iter().enumerate() {
-            let at = format!("{MANIFEST}: triggers.cron[{i}]");
+            let at = format!("{mf}: triggers.cron[{i}]");
             let timezone = c.timezone.clone().unwrap_or_else(|| "UTC".into());
             picloud_cron::Schedule::parse(&c.schedule, &timezone)
                 .map_err(|e| err(format!("{at}: {e}")))?;
@@ -267,7 +269,7 @@ impl Project {
             });
         }
         for (i, w) in m.triggers.webhook.iter().enumerate() {
-            let at = format!("{MANIFEST}: triggers.webhook[{i}]");
+            let at = format!("{mf}: triggers.webhook[{i}]");
             let script = endpoint(&scripts, &w.script, &at)?;
             let secret = match &w.secret_env {
                 None => None,
@@ -289,7 +291,7 @@ impl Project {
             });
         }
         for (i, e) in m.triggers.event.iter().enumerate() {
-            let at = format!("{MANIFEST}: triggers.event[{i}]");
+            let at = format!("{mf}: triggers.event[{i}]");
             let script = endpoint(&scripts, &e.script, &at)?;
             if e.event.is_empty() {
                 return Err(err(format!("{at}.event: must not be empty")));
@@ -350,6 +352,7 @@ fn endpoint(
 /// Every `scripts/*.rhai`, with its settings, compiled with the server's engine.
 fn read_scripts(
     dir: &Path,
+    mf: &str,
     settings: &BTreeMap<String, ScriptSettings>,
 ) -> Result<BTreeMap<String, DesiredScript>, ProjectError> {
     let scripts_dir = dir.join(SCRIPTS_DIR);
@@ -358,7 +361,7 @@ fn read_scripts(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(name) = settings.keys().next() {
                 return Err(err(format!(
-                    "{MANIFEST}: [scripts.{name}]: there is no {SCRIPTS_DIR}/ folder"
+                    "{mf}: [scripts.{name}]: there is no {SCRIPTS_DIR}/ folder"
                 )));
             }
             return Ok(BTreeMap::new());
@@ -378,7 +381,7 @@ fn read_scripts(
         };
         let file = Path::new(SCRIPTS_DIR).join(format!("{name}.rhai"));
         let source = std::fs::read_to_string(&path)
-            .map_err(|e| err(format!("cannot read {}: {e}", file.display())))?;
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
         if let Err(e) = sandbox.compile(&source) {
             let at = match (e.line, e.position) {
                 (Some(l), Some(p)) => format!(":{l}:{p}"),
@@ -387,7 +390,7 @@ fn read_scripts(
             };
             return Err(err(format!(
                 "{}{at}: script does not compile: {}",
-                file.display(),
+                dir.join(&file).display(),
                 e.message
             )));
         }
@@ -397,7 +400,7 @@ fn read_scripts(
             .unwrap_or_else(|| "endpoint".into());
         if kind != "endpoint" && kind != "module" {
             return Err(err(format!(
-                "{MANIFEST}: scripts.{name}.kind: must be \"endpoint\" or \"module\", not \"{kind}\""
+                "{mf}: scripts.{name}.kind: must be \"endpoint\" or \"module\", not \"{kind}\""
             )));
         }
         let sandbox_json = match set.and_then(|s| s.sandbox.as_ref()) {
@@ -405,7 +408,7 @@ fn read_scripts(
             Some(t) => {
                 let v = table_json(t);
                 serde_json::from_value::<picloud_sandbox::Overrides>(v.clone())
-                    .map_err(|e| err(format!("{MANIFEST}: scripts.{name}.sandbox: {e}")))?;
+                    .map_err(|e| err(format!("{mf}: scripts.{name}.sandbox: {e}")))?;
                 v
             }
         };
@@ -414,7 +417,7 @@ fn read_scripts(
             Some(t) => {
                 let v = table_json(t);
                 picloud_sandbox::Permissions::parse(&v)
-                    .map_err(|e| err(format!("{MANIFEST}: scripts.{name}.permissions: {e}")))?;
+                    .map_err(|e| err(format!("{mf}: scripts.{name}.permissions: {e}")))?;
                 Some(v)
             }
         };
@@ -432,7 +435,7 @@ fn read_scripts(
     }
     if let Some(name) = settings.keys().find(|n| !scripts.contains_key(*n)) {
         return Err(err(format!(
-            "{MANIFEST}: [scripts.{name}]: there is no {SCRIPTS_DIR}/{name}.rhai"
+            "{mf}: [scripts.{name}]: there is no {SCRIPTS_DIR}/{name}.rhai"
         )));
     }
     Ok(scripts)

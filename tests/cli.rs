@@ -468,3 +468,106 @@ fn events_and_logs_show_what_happened() {
     });
     assert!(logs.is_some(), "the run shows in picloud logs");
 }
+
+#[test]
+fn logs_follow_streams_runs_and_their_log_lines() {
+    use std::io::{BufRead, BufReader};
+    let (dir, node) = start();
+    let url = format!("http://{}", node.addr);
+    let cli = Cli {
+        home: dir.path(),
+        url: url.clone(),
+    };
+    let project = dir.path().join("tail");
+    let project_arg = project.to_str().expect("utf-8");
+    cli.ok(&["init", project_arg]);
+    cli.ok(&["deploy", project_arg, "--yes"]);
+
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_picloud"))
+        .args(["logs", "-f", "--app", "tail", "--script", "hello"])
+        .env("PICLOUD_URL", &url)
+        .env("PICLOUD_TOKEN", TOKEN)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn logs -f");
+    let mut lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
+    let mut err = BufReader::new(follow.stderr.take().expect("stderr"));
+    // Subscribed once it says so.
+    let mut banner = String::new();
+    err.read_line(&mut banner).expect("banner");
+    assert!(banner.contains("following tail"), "{banner}");
+    cli.ok(&["invoke", "tail/hello/stream"]);
+    let run = lines.next().expect("a line").expect("utf-8");
+    assert!(run.contains(" succeeded hello http "), "{run}");
+    let log = lines.next().expect("a line").expect("utf-8");
+    assert!(log.contains("info saying hello to stream"), "{log}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+}
+
+#[test]
+fn a_signed_webhook_takes_its_secret_from_the_environment() {
+    let (dir, node) = start();
+    let cli = Cli {
+        home: dir.path(),
+        url: format!("http://{}", node.addr),
+    };
+    let project = dir.path().join("signed");
+    let project_arg = project.to_str().expect("utf-8");
+    cli.ok(&["init", project_arg]);
+    let manifest = std::fs::read_to_string(project.join("picloud.toml")).expect("read");
+    write(
+        &project.join("picloud.toml"),
+        &format!(
+            "{manifest}\n[[triggers.webhook]]\nscript = \"hello\"\nsecret_env = \"HOOK_SECRET\"\n"
+        ),
+    );
+    // Without the variable the plan fails, naming it.
+    let out = cli.run(&["deploy", project_arg, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("HOOK_SECRET"), "{}", stderr(&out));
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_picloud"));
+    let out = cmd
+        .args(["deploy", project_arg, "--yes"])
+        .env("PICLOUD_URL", &cli.url)
+        .env("PICLOUD_TOKEN", TOKEN)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("HOOK_SECRET", "s3cret")
+        .stdin(Stdio::null())
+        .output()
+        .expect("deploy");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("+ webhook hello"), "{}", stdout(&out));
+    let triggers = node
+        .call("GET", "/api/v1/admin/apps/signed/triggers", TOKEN, None)
+        .json();
+    assert_eq!(triggers["triggers"][0]["signed"], true, "{triggers}");
+    // An unsigned delivery is refused.
+    let url = triggers["triggers"][0]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let r = common::request(&node.addr, "POST", &url, &[], Some(b"{}")).expect("post");
+    assert_eq!(r.status, 401, "{}", r.text());
+}
+
+#[test]
+fn every_client_command_has_help_with_an_example() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for command in [
+        "init", "deploy", "invoke", "apps", "login", "logs", "events", "token", "user",
+    ] {
+        let out = picloud_as(dir.path(), "", None, &[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(
+            stdout(&out).contains("Example"),
+            "{command} --help: {}",
+            stdout(&out)
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! happens, from the server's Server-Sent Events stream, coloured by level.
 //! The app defaults to the one in `./picloud.toml`.
 
+use std::collections::HashMap;
+
 use anyhow::anyhow;
 use clap::Args;
 use serde_json::Value;
@@ -61,6 +63,17 @@ pub async fn run(args: &LogsArgs) -> anyhow::Result<()> {
         None => None,
     };
     let colour = colour();
+    // Runs carry script ids; show names.
+    let list = remote
+        .admin("GET", &format!("/apps/{app}/scripts"), None)
+        .await?;
+    let names: HashMap<String, String> = list["scripts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s["name"].as_str()?.to_owned())))
+        .collect();
+    let run_line = |inv: &Value| run_line(inv, &names, colour);
     if !args.follow {
         let mut path = format!("/apps/{app}/invocations?limit={}", args.limit);
         if let Some(s) = &script {
@@ -68,7 +81,7 @@ pub async fn run(args: &LogsArgs) -> anyhow::Result<()> {
         }
         let list = remote.admin("GET", &path, None).await?;
         for inv in list["invocations"].as_array().into_iter().flatten() {
-            println!("{}", run_line(inv, colour));
+            println!("{}", run_line(inv));
         }
         return Ok(());
     }
@@ -112,7 +125,7 @@ pub async fn run(args: &LogsArgs) -> anyhow::Result<()> {
                 continue;
             };
             match event {
-                "invocation" => println!("{}", run_line(&value, colour)),
+                "invocation" => println!("{}", run_line(&value)),
                 "log" => println!("{}", log_line(&value["line"], colour)),
                 "dropped" => {
                     return Err(anyhow!(
@@ -126,7 +139,8 @@ pub async fn run(args: &LogsArgs) -> anyhow::Result<()> {
     Err(anyhow!("the server closed the stream"))
 }
 
-fn run_line(inv: &Value, colour: bool) -> String {
+fn run_line(inv: &Value, names: &HashMap<String, String>, colour: bool) -> String {
+    let script = inv["script_id"].as_str().unwrap_or_default();
     let status = inv["status"].as_str().unwrap_or_default();
     let code = match status {
         "succeeded" => "32",
@@ -137,7 +151,7 @@ fn run_line(inv: &Value, colour: bool) -> String {
         "{} {} {} {} {}ms",
         inv["started_at"].as_str().unwrap_or_default(),
         paint(colour, code, status),
-        inv["script_id"].as_str().unwrap_or_default(),
+        names.get(script).map_or(script, String::as_str),
         inv["trigger"].as_str().unwrap_or_default(),
         inv["duration_ms"].as_u64().unwrap_or_default(),
     );

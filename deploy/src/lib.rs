@@ -1,7 +1,10 @@
+//! # picloud-deploy
+//!
 //! The deploy engine: a project folder ([`project`]), the plan that makes an app on
 //! a server match it ([`plan`], a pure function of the two states), and applying
 //! that plan through the admin API ([`apply`]). No terminal input or output here:
-//! the `deploy` command prints and asks; git sync can drive the same engine.
+//! the CLI's `deploy` command prints and asks; git sync can drive the same engine
+//! inside a node (this crate depends on `actors`, never on `api`, so `api` may use it).
 
 pub mod apply;
 pub mod diff;

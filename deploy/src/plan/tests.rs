@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::*;
-use crate::deploy::project::{DesiredRoute, DesiredScript, DesiredTrigger, Project, TriggerSpec};
+use crate::project::{DesiredRoute, DesiredScript, DesiredTrigger, Project, TriggerSpec};
 
 fn script(name: &str, kind: &str, source: &str) -> DesiredScript {
     DesiredScript {

@@ -571,3 +571,141 @@ fn every_client_command_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn modules_domains_names_and_settings_deploy_and_json_reports_the_apply() {
+    let (dir, node) = start();
+    let cli = Cli {
+        home: dir.path(),
+        url: format!("http://{}", node.addr),
+    };
+    let root = dir.path().join("full");
+    std::fs::create_dir_all(root.join("scripts")).expect("mkdir");
+    write(
+        &root.join("picloud.toml"),
+        r#"app = "full"
+name = "Full app"
+domains = ["full.example.test"]
+
+[scripts.greet]
+kind = "module"
+
+[scripts.api.sandbox]
+max_operations = 50000
+
+[scripts.api.permissions]
+kv = true
+
+[[routes]]
+path = "/hi/:name"
+script = "api"
+
+[[triggers.event]]
+script = "api"
+event = "order.paid"
+"#,
+    );
+    write(
+        &root.join("scripts/greet.rhai"),
+        "fn hello(n) { \"hi \" + n }\n",
+    );
+    write(
+        &root.join("scripts/api.rhai"),
+        "import \"greet\" as g;\ng::hello(ctx.params.name)\n",
+    );
+    let root_arg = root.to_str().expect("utf-8");
+    let out = cli.ok(&["deploy", root_arg, "--yes", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(report["applied"], true, "{report}");
+    assert_eq!(
+        report["done"],
+        serde_json::json!([
+            "+ app full",
+            "+ domain full.example.test",
+            "+ script greet (module)",
+            "+ script api",
+            "+ route GET /hi/:name",
+            "+ event api on \"order.paid\""
+        ])
+    );
+    assert_eq!(node.get("/full/hi/bob").text(), "hi bob");
+    let app = node
+        .call("GET", "/api/v1/admin/apps/full", TOKEN, None)
+        .json();
+    assert_eq!(app["name"], "Full app");
+    assert_eq!(app["domains"], serde_json::json!(["full.example.test"]));
+    assert_eq!(cli.ok(&["deploy", root_arg, "--yes"]).trim(), "no changes");
+
+    // Settings changes show as such; dropping the permissions section removes them.
+    let manifest = std::fs::read_to_string(root.join("picloud.toml")).expect("read");
+    write(
+        &root.join("picloud.toml"),
+        &manifest
+            .replace("max_operations = 50000", "max_operations = 60000")
+            .replace("[scripts.api.permissions]\nkv = true\n", "")
+            .replace("name = \"Full app\"", "name = \"Renamed\"")
+            .replace("domains = [\"full.example.test\"]", "domains = []"),
+    );
+    let plan = cli.ok(&["deploy", root_arg, "--dry-run", "--prune"]);
+    assert_eq!(
+        plan_lines(&plan),
+        [
+            r#"~ app full: name "Full app" → "Renamed""#,
+            "~ script api (sandbox, permissions)",
+            "- domain full.example.test",
+        ],
+        "{plan}"
+    );
+    cli.ok(&["deploy", root_arg, "--yes", "--prune"]);
+    let scripts = node
+        .call("GET", "/api/v1/admin/apps/full/scripts", TOKEN, None)
+        .json();
+    let api = scripts["scripts"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "api"))
+        .expect("api")
+        .clone();
+    assert_eq!(api["sandbox"]["max_operations"], 60000);
+    assert!(api["permissions"].is_null(), "{api}");
+    assert_eq!(
+        cli.ok(&["deploy", root_arg, "--yes", "--prune"]).trim(),
+        "no changes"
+    );
+}
+
+#[test]
+fn events_follow_prints_new_events_as_they_are_appended() {
+    use std::io::{BufRead, BufReader};
+    let (dir, node) = start();
+    let cli = Cli {
+        home: dir.path(),
+        url: format!("http://{}", node.addr),
+    };
+    let last = node
+        .call("GET", "/api/v1/admin/events?limit=1000", TOKEN, None)
+        .json()["events"]
+        .as_array()
+        .and_then(|e| e.last().map(|e| e["position"].as_i64().unwrap_or(0)))
+        .unwrap_or(0)
+        .to_string();
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_picloud"))
+        .args(["events", "--follow", "--after", &last])
+        .env("PICLOUD_URL", &cli.url)
+        .env("PICLOUD_TOKEN", TOKEN)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn events --follow");
+    let mut lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
+    node.create(
+        "/api/v1/admin/apps",
+        TOKEN,
+        serde_json::json!({"slug": "later"}),
+    );
+    let line = lines.next().expect("a line").expect("utf-8");
+    assert!(line.ends_with("\tAppCreated"), "{line}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+}

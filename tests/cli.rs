@@ -709,3 +709,117 @@ fn events_follow_prints_new_events_as_they_are_appended() {
     let _ = follow.kill();
     let _ = follow.wait();
 }
+
+/// `git -C dir ARGS` with a fixed identity; its trimmed stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.test"])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+#[test]
+fn deploy_from_a_git_repository_takes_the_branch_s_commit() {
+    let git_installed = Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !git_installed && common::missing("git") {
+        return;
+    }
+    let (dir, node) = start();
+    let cli = Cli {
+        home: dir.path(),
+        url: format!("http://{}", node.addr),
+    };
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let app = repo.join("app");
+    cli.ok(&["init", app.to_str().expect("utf-8"), "--app", "gitapp"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    let url = format!("file://{}", repo.display());
+
+    let out = cli.run(&[
+        "deploy", "--git", &url, "--branch", "main", "--path", "app", "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&first[..12]), "{}", stderr(&out));
+    assert!(stderr(&out).contains("first"), "{}", stderr(&out));
+    assert_eq!(node.get("/gitapp/hello/git").json()["hello"], "git");
+
+    // What is not committed is not deployed.
+    write(&app.join("scripts/hello.rhai"), "#{ hello: \"edited\" }\n");
+    let plan = cli.ok(&[
+        "deploy",
+        "--git",
+        &url,
+        "--branch",
+        "main",
+        "--path",
+        "app",
+        "--dry-run",
+    ]);
+    assert_eq!(plan.trim(), "no changes");
+
+    git(&repo, &["commit", "-q", "-am", "second"]);
+    let plan = cli.ok(&[
+        "deploy",
+        "--git",
+        &url,
+        "--branch",
+        "main",
+        "--path",
+        "app",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_str(&plan).expect("JSON");
+    assert_eq!(plan["commit"], git(&repo, &["rev-parse", "HEAD"]));
+    assert_eq!(plan["changes"][0]["name"], "hello");
+    assert_eq!(plan["changes"][0]["op"], "change");
+    cli.ok(&[
+        "deploy", "--git", &url, "--branch", "main", "--path", "app", "--yes",
+    ]);
+    assert_eq!(node.get("/gitapp/hello/git").json()["hello"], "edited");
+
+    // A broken script in the repository names its place in the repository.
+    write(&app.join("scripts/broken.rhai"), "let = ;\n");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "broken"]);
+    let out = cli.run(&[
+        "deploy", "--git", &url, "--branch", "main", "--path", "app", "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{url}:app/scripts/broken.rhai:1")),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = cli.run(&["deploy", "--git", &url, "--branch", "nope", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no branch \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli.run(&["deploy", "--git", "https://example.test/x.git", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("only file://"), "{}", stderr(&out));
+    // A folder and --git together is bad usage.
+    assert_eq!(
+        cli.run(&["deploy", "x", "--git", &url]).status.code(),
+        Some(2)
+    );
+}

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod git;
 pub mod plan;
 pub mod project;
 

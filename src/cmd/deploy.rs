@@ -20,7 +20,8 @@ pub const EXAMPLES: &str = "Examples:
   picloud deploy myapp --dry-run        # show the plan only
   picloud deploy myapp --yes            # apply without asking
   picloud deploy . --dry-run --exit-code   # in CI: exit 3 when the server differs
-  picloud deploy . --prune --yes        # also remove what the folder no longer has";
+  picloud deploy . --prune --yes        # also remove what the folder no longer has
+  picloud deploy --git file:///srv/repos/shop.git --branch main --path app --yes";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -31,9 +32,18 @@ pub enum Output {
 
 #[derive(Args, Debug)]
 pub struct DeployArgs {
-    /// The project folder (with picloud.toml).
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
+    /// The project folder (with picloud.toml) [default: .]
+    #[arg(conflicts_with = "git")]
+    pub dir: Option<PathBuf>,
+    /// Deploy a folder of a git repository instead (file:// URL or path, for now).
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+    /// With --git: the branch [default: the repository's HEAD]
+    #[arg(long, requires = "git")]
+    pub branch: Option<String>,
+    /// With --git: the project folder inside the repository [default: its root]
+    #[arg(long, requires = "git", value_name = "DIR")]
+    pub path: Option<String>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -55,7 +65,25 @@ pub struct DeployArgs {
 
 pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok();
-    let project = Project::load(&args.dir, &env)?;
+    let (project, checkout) = match &args.git {
+        None => {
+            let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            (Project::load(&dir, &env)?, None)
+        }
+        Some(url) => {
+            let (project, checkout) = from_git(args, url, &env)?;
+            eprintln!(
+                "{url}{} at {}: {}",
+                args.branch
+                    .as_deref()
+                    .map(|b| format!(" {b}"))
+                    .unwrap_or_default(),
+                &checkout.commit[..checkout.commit.len().min(12)],
+                checkout.summary
+            );
+            (project, Some(checkout))
+        }
+    };
     let remote = Remote::resolve(&args.remote)?;
     let current = deploy::fetch_state(&remote, &project.slug).await?;
     let plan = deploy::plan(&project, current.as_ref(), args.prune)?;
@@ -65,7 +93,7 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
     }
     if plan.is_empty() || args.dry_run {
         if json {
-            println!("{}", report(&plan, false, &[]));
+            println!("{}", report(&plan, false, &[], checkout.as_ref()));
         }
         if args.dry_run && args.exit_code && !plan.is_empty() {
             return Err(Exit {
@@ -95,7 +123,7 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
     match deploy::apply(&remote, &plan, current.as_ref()).await {
         Ok(applied) => {
             if json {
-                println!("{}", report(&plan, true, &applied));
+                println!("{}", report(&plan, true, &applied, checkout.as_ref()));
             } else {
                 println!(
                     "applied {} change{} to {}",
@@ -108,7 +136,7 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
         }
         Err(e) => {
             if json {
-                println!("{}", report(&plan, false, &e.applied));
+                println!("{}", report(&plan, false, &e.applied, checkout.as_ref()));
             } else if !e.applied.is_empty() {
                 println!("applied before the failure:");
                 for line in &e.applied {
@@ -120,14 +148,47 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
     }
 }
 
-fn report(plan: &Plan, applied: bool, done: &[String]) -> serde_json::Value {
-    json!({
+/// The project in a folder of a git repository, read from a temporary copy.
+fn from_git(
+    args: &DeployArgs,
+    url: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(Project, deploy::git::Checkout)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tmp = std::env::temp_dir().join(format!("picloud-deploy-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&tmp).map_err(|e| anyhow!("cannot create {}: {e}", tmp.display()))?;
+    let result = deploy::git::export(url, args.branch.as_deref(), args.path.as_deref(), &tmp)
+        .map_err(anyhow::Error::from)
+        .and_then(|checkout| {
+            // Messages name files inside the repository, not the temporary copy.
+            let shown = format!("{url}:{}", args.path.as_deref().unwrap_or(""));
+            Project::load(&tmp, env)
+                .map(|p| (p, checkout))
+                .map_err(|e| anyhow!("{}", e.0.replace(&tmp.display().to_string(), &shown)))
+        });
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn report(
+    plan: &Plan,
+    applied: bool,
+    done: &[String],
+    checkout: Option<&deploy::git::Checkout>,
+) -> serde_json::Value {
+    let mut report = json!({
         "app": plan.app,
         "changes": plan.changes,
         "kept": plan.kept,
         "applied": applied,
         "done": done,
-    })
+    });
+    if let Some(c) = checkout {
+        report["commit"] = json!(c.commit);
+    }
+    report
 }
 
 fn confirm(plan: &Plan) -> anyhow::Result<bool> {

@@ -823,3 +823,106 @@ fn deploy_from_a_git_repository_takes_the_branch_s_commit() {
         Some(2)
     );
 }
+
+#[test]
+fn on_a_terminal_deploy_asks_and_colours_the_plan() {
+    let installed = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed && common::missing("script (util-linux), for a terminal") {
+        return;
+    }
+    let (dir, node) = start();
+    let url = format!("http://{}", node.addr);
+    let cli = Cli {
+        home: dir.path(),
+        url: url.clone(),
+    };
+    let project = dir.path().join("tty");
+    let project_arg = project.to_str().expect("utf-8");
+    cli.ok(&["init", project_arg]);
+    // `script` runs the command on a pseudo-terminal fed from our standard input.
+    let on_terminal = |answer: &str| {
+        use std::io::Write;
+        let command = format!("{} deploy {project_arg}", env!("CARGO_BIN_EXE_picloud"));
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("PICLOUD_URL", &url)
+            .env("PICLOUD_TOKEN", TOKEN)
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn script");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(answer.as_bytes())
+            .expect("answer");
+        let out = child.wait_with_output().expect("script");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let declined = on_terminal("n\n");
+    assert!(
+        declined.contains("\x1b[32m+ app tty\x1b[0m"),
+        "{declined:?}"
+    );
+    assert!(
+        declined.contains("apply 3 changes to tty? [y/N]"),
+        "{declined:?}"
+    );
+    assert!(declined.contains("nothing changed"), "{declined:?}");
+    assert_eq!(
+        node.call("GET", "/api/v1/admin/apps/tty", TOKEN, None)
+            .status,
+        404
+    );
+
+    let accepted = on_terminal("y\n");
+    assert!(
+        accepted.contains("applied 3 changes to tty"),
+        "{accepted:?}"
+    );
+    assert_eq!(node.get("/tty/hello/yes").json()["hello"], "yes");
+}
+
+#[test]
+fn a_change_the_server_refuses_stops_the_apply_and_says_what_was_done() {
+    let (dir, node) = start();
+    let cli = Cli {
+        home: dir.path(),
+        url: format!("http://{}", node.addr),
+    };
+    let project = dir.path().join("ceiling");
+    let project_arg = project.to_str().expect("utf-8");
+    cli.ok(&["init", project_arg]);
+    let manifest = std::fs::read_to_string(project.join("picloud.toml")).expect("read");
+    // Above the server's ceiling: only the server knows its ceilings.
+    write(
+        &project.join("picloud.toml"),
+        &format!("{manifest}\n[scripts.hello.sandbox]\nmax_operations = 999999999999\n"),
+    );
+    let out = cli.run(&["deploy", project_arg, "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("applied before the failure:\n  + app ceiling"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.starts_with("picloud: + script hello: "), "{err}");
+    assert!(err.contains("sandbox.max_operations"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Fixed, the next deploy plans the rest.
+    write(&project.join("picloud.toml"), &manifest);
+    let plan = cli.ok(&["deploy", project_arg, "--dry-run"]);
+    assert_eq!(
+        plan_lines(&plan),
+        ["+ script hello", "+ route GET /hello/:name"]
+    );
+}

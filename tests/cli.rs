@@ -121,6 +121,11 @@ fn init_then_deploy_serves_the_endpoint_and_a_second_deploy_has_no_changes() {
     let run = cli.ok(&["invoke", "--app", "myapp", "--script", "hello"]);
     assert_eq!(run.trim(), r#"{"hello":"world"}"#);
     assert!(cli.ok(&["apps"]).lines().any(|l| l.starts_with("myapp\t")));
+
+    // The same folder as another app.
+    let staging = cli.ok(&["deploy", project, "--app", "myapp-staging", "--yes"]);
+    assert!(staging.starts_with("+ app myapp-staging\n"), "{staging}");
+    assert_eq!(node.get("/myapp-staging/hello/s").json()["hello"], "s");
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub const EXAMPLES: &str = "Examples:
   picloud deploy myapp --yes            # apply without asking
   picloud deploy . --dry-run --exit-code   # in CI: exit 3 when the server differs
   picloud deploy . --prune --yes        # also remove what the folder no longer has
+  picloud deploy . --app shop-staging --yes   # the same folder as another app
   picloud deploy --git file:///srv/repos/shop.git --branch main --path app --yes";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -41,6 +42,9 @@ pub struct DeployArgs {
     /// With --git: the branch [default: the repository's HEAD]
     #[arg(long, requires = "git")]
     pub branch: Option<String>,
+    /// Deploy to this app instead of picloud.toml's `app` (e.g. a staging copy).
+    #[arg(long, value_name = "SLUG")]
+    pub app: Option<String>,
     /// With --git: the project folder inside the repository [default: its root]
     #[arg(long, requires = "git", value_name = "DIR")]
     pub path: Option<String>,
@@ -65,7 +69,7 @@ pub struct DeployArgs {
 
 pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok();
-    let (project, checkout) = match &args.git {
+    let (mut project, checkout) = match &args.git {
         None => {
             let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
             (Project::load(&dir, &env)?, None)
@@ -84,6 +88,9 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
             (project, Some(checkout))
         }
     };
+    if let Some(app) = &args.app {
+        project.slug = app.clone();
+    }
     let remote = Remote::resolve(&args.remote)?;
     let current = deploy::fetch_state(&remote, &project.slug).await?;
     let plan = deploy::plan(&project, current.as_ref(), args.prune)?;

@@ -233,14 +233,14 @@ pub fn plan(
             if let Some(name) = &desired.name
                 && *name != c.name
             {
-                let mut c = change(
+                let mut rename = change(
                     Op::Change,
                     "app",
                     &desired.slug,
                     Action::RenameApp { name: name.clone() },
                 );
-                c.detail = format!(": name {:?} → {name:?}", current.map_or("", |s| &s.name));
-                b.app.push(c);
+                rename.detail = format!(": name {:?} → {name:?}", c.name);
+                b.app.push(rename);
             }
             c
         }

@@ -198,9 +198,10 @@ impl Project {
         let text = std::fs::read_to_string(&manifest_path)
             .map_err(|e| err(format!("cannot read {}: {e}", manifest_path.display())))?;
         let manifest: Manifest = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| {
+                let before = &text.as_bytes()[..s.start.min(text.len())];
+                before.iter().filter(|b| **b == b'\n').count() + 1
+            });
             let at = line.map(|l| format!(":{l}")).unwrap_or_default();
             err(format!(
                 "{}{at}: {}",
@@ -445,3 +446,6 @@ fn read_scripts(
 fn table_json(t: &toml::Table) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+mod tests;

@@ -111,8 +111,11 @@ fn init_then_deploy_serves_the_endpoint_and_a_second_deploy_has_no_changes() {
     assert_eq!(served.status, 200);
     assert_eq!(served.json()["hello"], "world");
 
-    let again = cli.ok(&["deploy", project, "--yes"]);
-    assert_eq!(again.trim(), "no changes");
+    let again = cli.ok(&["deploy", project, "--yes", "--verify"]);
+    assert_eq!(
+        again.trim(),
+        "no changes\nverified: myapp matches the folder"
+    );
 
     assert_eq!(
         cli.ok(&["invoke", "myapp/hello/cli"]).trim(),
@@ -240,8 +243,12 @@ schedule = "0 0 3 * * *"
     // Nothing was applied by any of that.
     assert_eq!(node.get("/shop/old").json()["sum"], 6);
 
-    let applied = cli.ok(&["deploy", dir_arg, "--yes", "--prune"]);
+    let applied = cli.ok(&["deploy", dir_arg, "--yes", "--prune", "--verify"]);
     assert!(applied.contains("applied 4 changes to shop"), "{applied}");
+    assert!(
+        applied.contains("verified: shop matches the folder"),
+        "{applied}"
+    );
     assert_eq!(node.get("/shop/new").json()["sum"], 24);
     assert_eq!(node.get("/shop/old").status, 404);
     let triggers = node

@@ -22,6 +22,7 @@ pub const EXAMPLES: &str = "Examples:
   picloud deploy . --dry-run --exit-code   # in CI: exit 3 when the server differs
   picloud deploy . --prune --yes        # also remove what the folder no longer has
   picloud deploy . --app shop-staging --yes   # the same folder as another app
+  picloud deploy . --yes --verify       # then check the server matches the folder
   picloud deploy --git file:///srv/repos/shop.git --branch main --path app --yes";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -42,6 +43,9 @@ pub struct DeployArgs {
     /// With --git: the branch [default: the repository's HEAD]
     #[arg(long, requires = "git")]
     pub branch: Option<String>,
+    /// After applying, read the server again and fail unless it matches the folder.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub verify: bool,
     /// Deploy to this app instead of picloud.toml's `app` (e.g. a staging copy).
     #[arg(long, value_name = "SLUG")]
     pub app: Option<String>,
@@ -102,6 +106,9 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
         if json {
             println!("{}", report(&plan, false, &[], checkout.as_ref()));
         }
+        if args.verify {
+            verify(&remote, &project, args.prune, json).await?;
+        }
         if args.dry_run && args.exit_code && !plan.is_empty() {
             return Err(Exit {
                 code: 3,
@@ -139,6 +146,9 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
                     plan.app
                 );
             }
+            if args.verify {
+                verify(&remote, &project, args.prune, json).await?;
+            }
             Ok(())
         }
         Err(e) => {
@@ -152,6 +162,28 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
             }
             Err(anyhow!("{e}"))
         }
+    }
+}
+
+/// `--verify`: plan again against what the server now has; nothing may be left.
+/// (Without `--prune` what the folder lacks is not a difference.)
+async fn verify(remote: &Remote, project: &Project, prune: bool, json: bool) -> anyhow::Result<()> {
+    let current = deploy::fetch_state(remote, &project.slug).await?;
+    let left = deploy::plan(project, current.as_ref(), prune)?;
+    match left.changes.first() {
+        None => {
+            if !json {
+                println!("verified: {} matches the folder", project.slug);
+            }
+            Ok(())
+        }
+        Some(first) => Err(anyhow!(
+            "verify: {} still differs from the folder ({} change{}, first: {})",
+            project.slug,
+            left.changes.len(),
+            if left.changes.len() == 1 { "" } else { "s" },
+            first.line()
+        )),
     }
 }
 

@@ -938,3 +938,37 @@ fn a_change_the_server_refuses_stops_the_apply_and_says_what_was_done() {
         ["+ script hello", "+ route GET /hello/:name"]
     );
 }
+
+/// README, "Deploy with the CLI", step by step (the prompt answered by `--yes`).
+#[test]
+fn the_readme_walkthrough_with_the_cli() {
+    let (dir, node) = start();
+    let url = format!("http://{}", node.addr);
+    let home = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_picloud"))
+            .args(args)
+            .current_dir(home)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env_remove("PICLOUD_URL")
+            .env_remove("PICLOUD_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run picloud");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    run(&["login", "--url", &url, "--token", TOKEN]);
+    run(&["init", "demo"]);
+    let applied = run(&["deploy", "demo", "--yes"]);
+    assert_eq!(
+        applied,
+        "+ app demo\n+ script hello\n+ route GET /hello/:name\napplied 3 changes to demo\n"
+    );
+    assert_eq!(
+        run(&["invoke", "demo/hello/world"]),
+        "{\"hello\":\"world\"}\n"
+    );
+    assert_eq!(run(&["deploy", "demo"]), "no changes\n");
+}

@@ -83,6 +83,9 @@ impl UserConfig {
     }
 }
 
+/// How long one admin API call may take (not the live log stream, not `invoke`).
+const ADMIN_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A server and a token to call it with.
 #[derive(Clone)]
 pub struct Remote {
@@ -235,6 +238,8 @@ impl AdminApi for Remote {
                 status: None,
                 message: e.to_string(),
             })?;
+        // An admin call is quick; a server that holds one this long is not answering.
+        let req = req.timeout(ADMIN_CALL_TIMEOUT);
         let req = match body {
             Some(b) => req
                 .header("content-type", "application/json")

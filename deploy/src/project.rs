@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use picloud_actors::validate;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -311,7 +312,21 @@ impl Project {
                 secret: None,
             });
         }
-        let mut domains = m.domains.clone();
+        validate::validate_slug(&m.app).map_err(|e| err(format!("{mf}: app: {}", e.reason)))?;
+        if let Some(name) = &m.name {
+            validate::validate_app_name(name).map_err(|e| err(format!("{mf}: {e}")))?;
+        }
+        // Domains as the server stores them (lower case, no trailing dot), so an
+        // unchanged list plans no change.
+        let mut domains = m
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                validate::normalize_domain(d)
+                    .map_err(|e| err(format!("{mf}: domains[{i}]: {}", e.reason)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         domains.sort();
         domains.dedup();
         Ok(Project {
@@ -381,6 +396,13 @@ fn read_scripts(
             continue;
         };
         let file = Path::new(SCRIPTS_DIR).join(format!("{name}.rhai"));
+        validate::validate_script_name(&name).map_err(|e| {
+            err(format!(
+                "{}: the file name is not a script name: it {}",
+                dir.join(&file).display(),
+                e.reason
+            ))
+        })?;
         let source = std::fs::read_to_string(&path)
             .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
         if let Err(e) = sandbox.compile(&source) {

@@ -93,6 +93,7 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(app) = &args.app {
+        picloud_actors::validate::validate_slug(app).map_err(|e| anyhow!("--app: {}", e.reason))?;
         project.slug = app.clone();
     }
     let remote = Remote::resolve(&args.remote)?;

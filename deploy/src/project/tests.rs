@@ -95,3 +95,19 @@ fn settings_for_a_script_that_is_not_there_are_refused() {
         .expect_err("refused");
     assert!(e.0.contains("scripts/ghost.rhai"), "{e}");
 }
+
+#[test]
+fn the_slug_domains_and_script_file_names_are_checked_as_the_server_does() {
+    let e = load(folder("app = \"hooks\"\n", &[]).path()).expect_err("reserved");
+    assert!(e.0.contains("picloud.toml: app: "), "{e}");
+
+    let p = load(folder("app = \"a\"\ndomains = [\"Shop.Example.COM.\"]\n", &[]).path())
+        .expect("loads");
+    assert_eq!(p.domains, ["shop.example.com"]);
+
+    let e = load(folder("app = \"a\"\n", &[("9lives", "1")]).path()).expect_err("refused");
+    assert!(
+        e.0.contains("scripts/9lives.rhai: the file name is not a script name"),
+        "{e}"
+    );
+}

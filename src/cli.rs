@@ -1,4 +1,6 @@
-//! The command line: `picloud serve | migrate | replay | export | import`.
+//! The command line: `picloud serve | migrate | replay | export | import`, and the
+//! client commands of [`crate::cmd`] (`init | deploy | invoke | apps | login | logs |
+//! events | token | user`).
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Load an export into a new, empty store; read models rebuild on the next start.
     Import(ImportArgs),
+    #[command(flatten)]
+    Client(crate::cmd::ClientCommand),
 }
 
 #[derive(clap::Args, Debug)]

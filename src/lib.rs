@@ -5,9 +5,15 @@
 //!
 //! - `config`: the typed settings (flags + environment).
 //! - `cli`: the clap command line.
+//! - `cmd`: the client commands; `client`: how they reach a server; `deploy`: the
+//!   deploy engine they use (the `picloud-deploy` crate).
 
 pub mod cli;
+pub mod client;
+pub mod cmd;
 pub mod config;
+/// The deploy engine (crate `picloud-deploy`).
+pub use picloud_deploy as deploy;
 pub mod replay;
 pub mod transfer;
 

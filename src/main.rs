@@ -51,10 +51,18 @@ fn main() -> ExitCode {
             Command::Replay(args) => picloud::replay::run(&args).await,
             Command::Export(args) => picloud::transfer::export(&args).await,
             Command::Import(args) => picloud::transfer::import(&args).await,
+            Command::Client(command) => picloud::cmd::run(command).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<picloud::cmd::Exit>() => {
+            let code = e.downcast_ref::<picloud::cmd::Exit>().map_or(1, |x| x.code);
+            if !e.to_string().is_empty() {
+                eprintln!("picloud: {e}");
+            }
+            ExitCode::from(code)
+        }
         Err(e) => {
             eprintln!("picloud: {e:#}");
             ExitCode::from(1)

@@ -1090,6 +1090,7 @@ async fn leases_freed_on_one_node_wake_the_dispatchers_of_another() {
             .expect("the link connects")
             .expect("alive");
         leases.borrow_and_update();
+        let mut events = b.wakeups();
         let row = picloud_events::Delivery {
             invocation_id: "d1".into(),
             app: "app-1".into(),
@@ -1115,7 +1116,6 @@ async fn leases_freed_on_one_node_wake_the_dispatchers_of_another() {
         )
         .await
         .expect("append");
-        let mut events = b.wakeups();
         tokio::time::timeout(Duration::from_secs(5), events.changed())
             .await
             .expect("node b reads the append's notification")

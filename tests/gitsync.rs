@@ -353,3 +353,53 @@ fn binding_is_validated_and_unbinding_stops_the_webhook() {
         .json();
     assert!(app.get("git").is_none(), "{app}");
 }
+
+#[test]
+fn pushes_in_quick_succession_deploy_one_at_a_time_and_the_last_wins() {
+    if !git_installed() && common::missing("git") {
+        return;
+    }
+    let (dir, node) = start();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let app = node.create("/api/v1/admin/apps", TOKEN, json!({ "slug": "rush" }));
+    let url = format!("file://{}", repo.display());
+    node.create(
+        "/api/v1/admin/apps/rush/git",
+        TOKEN,
+        json!({ "url": url, "path": "app", "secret": SECRET }),
+    );
+    // Each commit is pushed at once, without waiting for the previous deploy.
+    let mut last = String::new();
+    for n in 1..=6 {
+        last = commit_project(&repo, &format!("#{{ version: {n} }}"), &format!("v{n}"));
+        let r = github_push(&node, "rush", &push_body("main", &last), SECRET);
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let live = wait_live(&node, "rush", &last);
+    assert_eq!(live["last_error"], Value::Null, "{live}");
+    assert_eq!(served(&node, "rush")["version"], 6);
+    // Settled: nothing else deploys afterwards, and no deploy raced another (a
+    // race would show as a failed deploy: a version conflict).
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(binding(&node, "rush")["live_commit"], json!(last));
+    let app_id = app["id"].as_str().expect("id");
+    let events = node
+        .call(
+            "GET",
+            &format!("/api/v1/admin/events?app={app_id}&limit=500"),
+            TOKEN,
+            None,
+        )
+        .json();
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(!types.contains(&"GitDeployFailed"), "{types:?}");
+    let deployed = types.iter().filter(|t| **t == "GitDeployed").count();
+    assert!((1..=6).contains(&deployed), "{types:?}");
+}

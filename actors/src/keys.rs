@@ -272,6 +272,11 @@ pub fn webhook_purpose(app_id: &str, trigger_id: &str) -> String {
     format!("webhook\u{0}{app_id}\u{0}{trigger_id}")
 }
 
+/// The associated data of the secret that verifies an app's git push webhooks.
+pub fn git_purpose(app_id: &str) -> String {
+    format!("git\u{0}{app_id}")
+}
+
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;

@@ -54,8 +54,17 @@ pub struct Principal {
     pub scopes: Vec<String>,
     pub request_id: String,
     pub via: Via,
+    /// The actor written in event metadata instead of `user:<id>` (in-process
+    /// callers such as git sync, `git:<app>`).
+    pub actor: Option<String>,
     catalog: Arc<Catalog>,
 }
+
+/// A request extension carrying the caller of an in-process request (git sync's
+/// deploys through the router). Only code in this process can set it: HTTP
+/// clients cannot put extensions on a request.
+#[derive(Clone)]
+pub struct InProcess(pub Principal);
 
 impl std::fmt::Debug for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +80,15 @@ impl std::fmt::Debug for Principal {
 impl Principal {
     /// Event metadata naming this caller, the token they used and the request.
     pub fn metadata(&self, node: &str) -> Metadata {
+        if let Some(actor) = &self.actor {
+            return Metadata {
+                actor: Some(actor.clone()),
+                request_id: Some(self.request_id.clone()),
+                correlation_id: Some(self.request_id.clone()),
+                node: Some(node.to_owned()),
+                ..Metadata::default()
+            };
+        }
         Metadata {
             actor: Some(format!("user:{}", self.user_id)),
             token: Some(format!("token:{}", self.token_id)),
@@ -78,6 +96,23 @@ impl Principal {
             correlation_id: Some(self.request_id.clone()),
             node: Some(node.to_owned()),
             ..Metadata::default()
+        }
+    }
+
+    /// A caller inside this node acting as `actor` (e.g. `git:<app>`) with an
+    /// instance admin's role and the `admin` scope. It reaches the admin API only
+    /// through [`InProcess`], never from the network.
+    pub fn in_process(catalog: Arc<Catalog>, actor: String, request_id: String) -> Principal {
+        Principal {
+            user_id: actor.clone(),
+            username: actor.clone(),
+            token_id: String::new(),
+            role: Role::Admin,
+            scopes: vec![scopes::ADMIN.to_owned()],
+            request_id,
+            via: Via::Bearer,
+            actor: Some(actor),
+            catalog,
         }
     }
 
@@ -330,6 +365,7 @@ pub fn principal_for(
         scopes: record.scopes.clone(),
         request_id,
         via,
+        actor: None,
         catalog: catalog.clone(),
     })
 }
@@ -341,6 +377,9 @@ impl FromRequestParts<ApiState> for Principal {
         let RequestId(request_id) = RequestId::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
+        if let Some(InProcess(principal)) = parts.extensions.get::<InProcess>() {
+            return Ok(principal.clone());
+        }
         let catalog = &state.runtime.catalog;
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
             let token = header

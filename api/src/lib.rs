@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod gitsync;
 pub mod password;
 pub mod request_id;
 pub mod routes;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cron;
 pub mod edge;
 pub mod events;
+pub mod git;
 pub mod health;
 pub mod hooks;
 pub mod invocations;
@@ -124,6 +125,9 @@ fn admin_routes() -> AdminRoutes {
         .get("/projections", projections::list)
         .post("/projections/{name}/rebuild", projections::rebuild)
         .get("/nodes", nodes::list)
+        .post("/apps/{app}/git", git::bind)
+        .get("/apps/{app}/git", git::get)
+        .delete("/apps/{app}/git", git::unbind)
 }
 
 /// (method, path) of every admin route, for the authorization matrix test.
@@ -155,6 +159,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/auth/login", post(session::login))
         .route("/api/v1/auth/logout", post(session::logout))
         .route("/hooks/{id}", post(hooks::deliver))
+        .route("/hooks/git/{app}", post(git::push))
         .nest(
             "/api/v1/admin",
             admin_router().fallback(health::admin_not_found).layer(

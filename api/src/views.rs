@@ -4,13 +4,23 @@ use picloud_events::domain::{App, AppRole, Route, Script, ScriptKind, Token, Use
 use serde_json::{Value, json};
 
 pub fn app(app: &App) -> Value {
-    json!({
+    let mut v = json!({
         "id": app.id,
         "slug": app.slug,
         "name": app.name,
         "domains": app.domains.iter().collect::<Vec<_>>(),
         "created_at": app.created_at,
-    })
+    });
+    // Git sync: the bound repository and the commit that is live.
+    if let Some(git) = &app.git {
+        v["git"] = json!({
+            "url": git.url,
+            "branch": git.branch,
+            "path": git.path,
+            "live_commit": git.live_commit,
+        });
+    }
+    v
 }
 
 pub fn kind(kind: ScriptKind) -> &'static str {

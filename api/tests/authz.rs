@@ -299,6 +299,14 @@ fn rows() -> Vec<Row> {
         row(Method::GET, "/projections", instance, None),
         row(Method::POST, "/projections/{name}/rebuild", instance, None),
         row(Method::GET, "/nodes", instance, None),
+        row(
+            Method::POST,
+            "/apps/{app}/git",
+            AppAdmin,
+            Some(json!({"url": "file:///srv/repos/{slug}.git", "secret": "s"})),
+        ),
+        row(Method::GET, "/apps/{app}/git", read, None),
+        row(Method::DELETE, "/apps/{app}/git", AppAdmin, None),
     ]
 }
 
@@ -483,6 +491,15 @@ async fn fixture(app: &TestApp, people: &People, who: Persona, n: usize, dead: b
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
+    // A git binding to read and remove.
+    let r = app
+        .admin(
+            "POST",
+            &format!("/api/v1/admin/apps/{slug}/git"),
+            Some(json!({"url": "/srv/repos/fixture.git"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
     let invocation = if dead {
         dead_invocation(app, &slug).await
     } else {

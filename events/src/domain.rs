@@ -21,7 +21,8 @@ pub mod invocation;
 pub mod user;
 
 pub use app::{
-    App, AppEvent, AppRole, Route, Script, ScriptKind, ScriptVersion, Secret, Trigger, TriggerKind,
+    App, AppEvent, AppRole, GitBinding, GitDeployError, Route, Script, ScriptKind, ScriptVersion,
+    Secret, Trigger, TriggerKind,
 };
 pub use claim::ClaimEvent;
 pub use codec::{DomainEvent, decode, decode_new, encode};

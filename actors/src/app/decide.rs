@@ -14,7 +14,7 @@ use picloud_events::domain::{
 use picloud_events::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamWrite};
 use picloud_sandbox::Overrides;
 
-use crate::keys::{MasterKey, secret_purpose, webhook_purpose};
+use crate::keys::{MasterKey, git_purpose, secret_purpose, webhook_purpose};
 use crate::routing::{RoutePattern, parse_method};
 use crate::validate::{normalize_domain, validate_app_name, validate_script_name, validate_slug};
 
@@ -97,6 +97,22 @@ pub enum AppCommand {
     },
     DeleteSecret {
         name: String,
+    },
+    /// Bind the app to a folder of a git repository at a branch (replacing any
+    /// binding). `secret` verifies the git host's push webhooks and is sealed;
+    /// `credentials_secret` names an app secret (kept for private remotes).
+    BindGit {
+        url: String,
+        branch: String,
+        path: String,
+        secret: Option<SecretText>,
+        credentials_secret: Option<String>,
+    },
+    UnbindGit,
+    /// The outcome of a git deploy: `error` `None` when `commit` is now live.
+    RecordGitDeploy {
+        commit: Option<String>,
+        error: Option<String>,
     },
 }
 
@@ -555,6 +571,71 @@ pub fn decide(
                 at: cx.now,
             })
         }
+        AppCommand::BindGit {
+            url,
+            branch,
+            path,
+            secret,
+            credentials_secret,
+        } => {
+            validate_git_url(url)?;
+            validate_git_branch(branch)?;
+            let path = normalize_git_path(path)?;
+            if let Some(name) = credentials_secret
+                && validate_secret_name(name).is_err()
+            {
+                return Err(CommandError::Invalid {
+                    field: "credentials_secret",
+                    message: "the name of an app secret: 1 to 64 of A-Z a-z 0-9 _ - . starting with a letter or _".into(),
+                });
+            }
+            let sealed_secret = match secret {
+                Some(SecretText(secret)) => {
+                    if secret.is_empty() || secret.len() > 512 {
+                        return Err(CommandError::Invalid {
+                            field: "secret",
+                            message: "a webhook secret must be 1 to 512 bytes".into(),
+                        });
+                    }
+                    Some(seal(cx, &git_purpose(cx.app_id), secret)?)
+                }
+                None => None,
+            };
+            one(AppEvent::GitBound {
+                url: url.clone(),
+                branch: branch.clone(),
+                path,
+                sealed_secret,
+                credentials_secret: credentials_secret.clone(),
+                at: cx.now,
+            })
+        }
+        AppCommand::UnbindGit => {
+            if app.git.is_none() {
+                return Err(CommandError::NotFound("git binding"));
+            }
+            one(AppEvent::GitUnbound { at: cx.now })
+        }
+        AppCommand::RecordGitDeploy { commit, error } => {
+            if app.git.is_none() {
+                return Err(CommandError::NotFound("git binding"));
+            }
+            match (commit, error) {
+                (_, Some(error)) => one(AppEvent::GitDeployFailed {
+                    commit: commit.clone(),
+                    error: error.chars().take(4096).collect(),
+                    at: cx.now,
+                }),
+                (Some(commit), None) => one(AppEvent::GitDeployed {
+                    commit: commit.clone(),
+                    at: cx.now,
+                }),
+                (None, None) => Err(CommandError::Invalid {
+                    field: "commit",
+                    message: "a successful deploy names its commit".into(),
+                }),
+            }
+        }
         AppCommand::RemoveRoute { route_id } => {
             if !app.routes.contains_key(route_id) {
                 return Err(CommandError::NotFound("route"));
@@ -649,6 +730,90 @@ pub fn validate_secret_name(name: &str) -> Result<(), CommandError> {
                 .into(),
         })
     }
+}
+
+/// A git remote git sync can read: a `file://` URL or an absolute local path.
+/// Network remotes (https, ssh) are refused until git sync can fetch them.
+pub fn validate_git_url(url: &str) -> Result<(), CommandError> {
+    let bad = |message: &str| {
+        Err(CommandError::Invalid {
+            field: "url",
+            message: message.into(),
+        })
+    };
+    if url.is_empty() || url.len() > 2048 || url.chars().any(char::is_control) {
+        return bad("a repository URL is 1 to 2048 characters without control characters");
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        return bad(
+            "https remotes are not supported yet: use a file:// URL or an absolute path on the server",
+        );
+    }
+    if lower.starts_with("ssh://") || lower.starts_with("git://") || url.starts_with("git@") {
+        return bad(
+            "ssh and git:// remotes are not supported: use a file:// URL or an absolute path on the server",
+        );
+    }
+    let local = url.strip_prefix("file://").unwrap_or(url);
+    if url.contains("://") && !url.starts_with("file://") {
+        return bad("unknown URL scheme: use a file:// URL or an absolute path on the server");
+    }
+    if !local.starts_with('/') {
+        return bad(
+            "a local repository must be an absolute path (file:///srv/repo.git or /srv/repo.git)",
+        );
+    }
+    Ok(())
+}
+
+/// A branch name as git allows it (a simplified `git check-ref-format`).
+pub fn validate_git_branch(branch: &str) -> Result<(), CommandError> {
+    let ok = !branch.is_empty()
+        && branch.len() <= 255
+        && !branch.starts_with(['-', '/', '.'])
+        && !branch.ends_with(['/', '.'])
+        && !branch.ends_with(".lock")
+        && !branch.contains("..")
+        && !branch.contains("//")
+        && !branch.contains("@{")
+        && !branch
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(CommandError::Invalid {
+            field: "branch",
+            message: "not a valid git branch name".into(),
+        })
+    }
+}
+
+/// The project folder inside the repository, relative, without `..`: `.` for
+/// the root, else its components joined by `/`.
+pub fn normalize_git_path(path: &str) -> Result<String, CommandError> {
+    let bad = || CommandError::Invalid {
+        field: "path",
+        message: "a folder inside the repository: relative, without .. (\".\" for the root)".into(),
+    };
+    if path.len() > 1024 || path.starts_with('/') || path.contains('\\') {
+        return Err(bad());
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(bad()),
+            p if p.chars().any(char::is_control) => return Err(bad()),
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
 }
 
 /// A permissions manifest must parse (the message names the offending field).

@@ -513,3 +513,160 @@ fn an_invalid_manifest_is_refused_and_null_removes_one() {
         }]
     ));
 }
+
+fn bind(url: &str, branch: &str, path: &str) -> AppCommand {
+    AppCommand::BindGit {
+        url: url.into(),
+        branch: branch.into(),
+        path: path.into(),
+        secret: Some(SecretText("push-secret".into())),
+        credentials_secret: Some("GIT_TOKEN".into()),
+    }
+}
+
+fn field_of(result: Result<Vec<StreamWrite>, CommandError>) -> &'static str {
+    match result {
+        Err(CommandError::Invalid { field, .. }) => field,
+        other => panic!("expected invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn binding_git_seals_the_webhook_secret_and_normalizes_the_path() {
+    let writes = given(&[created()])
+        .when(bind("file:///srv/shop.git", "main", "./app//"))
+        .expect("bound");
+    let [
+        AppEvent::GitBound {
+            url,
+            branch,
+            path,
+            sealed_secret: Some(sealed),
+            credentials_secret,
+            ..
+        },
+    ] = &app_events(&writes)[..]
+    else {
+        panic!("unexpected {writes:?}");
+    };
+    assert_eq!(
+        (url.as_str(), branch.as_str(), path.as_str()),
+        ("file:///srv/shop.git", "main", "app")
+    );
+    assert_eq!(credentials_secret.as_deref(), Some("GIT_TOKEN"));
+    assert!(!sealed.contains("push-secret"));
+    let purpose = crate::keys::git_purpose(APP);
+    assert_eq!(
+        KEYS.open_text(&purpose, sealed).as_deref(),
+        Ok("push-secret")
+    );
+    let root = given(&[created()])
+        .when(bind("/srv/shop.git", "release/1.x", ""))
+        .expect("bound");
+    assert!(
+        matches!(&app_events(&root)[..], [AppEvent::GitBound { path, .. }] if path == "."),
+        "{root:?}"
+    );
+}
+
+#[test]
+fn network_remotes_bad_branches_and_paths_are_invalid_naming_the_field() {
+    let g = given(&[created()]);
+    for url in [
+        "https://github.com/a/b.git",
+        "http://x/y",
+        "ssh://git@x/y",
+        "git@github.com:a/b.git",
+        "relative/path",
+        "",
+    ] {
+        assert_eq!(field_of(g.when(bind(url, "main", "."))), "url", "{url}");
+    }
+    for branch in ["", "-x", "a..b", "a b", "x.lock", "a:b"] {
+        assert_eq!(
+            field_of(g.when(bind("/srv/r", branch, "."))),
+            "branch",
+            "{branch:?}"
+        );
+    }
+    for path in ["/abs", "../up", "a/../../b"] {
+        assert_eq!(
+            field_of(g.when(bind("/srv/r", "main", path))),
+            "path",
+            "{path}"
+        );
+    }
+    let mut bad_secret = bind("/srv/r", "main", ".");
+    if let AppCommand::BindGit { secret, .. } = &mut bad_secret {
+        *secret = Some(SecretText(String::new()));
+    }
+    assert_eq!(field_of(g.when(bad_secret)), "secret");
+    let mut bad_credentials = bind("/srv/r", "main", ".");
+    if let AppCommand::BindGit {
+        credentials_secret, ..
+    } = &mut bad_credentials
+    {
+        *credentials_secret = Some("1 not a name".into());
+    }
+    assert_eq!(field_of(g.when(bad_credentials)), "credentials_secret");
+}
+
+#[test]
+fn deploys_are_recorded_only_for_a_bound_app_and_unbinding_needs_a_binding() {
+    let unbound = given(&[created()]);
+    assert_eq!(
+        unbound.when(AppCommand::UnbindGit).err(),
+        Some(CommandError::NotFound("git binding"))
+    );
+    assert_eq!(
+        unbound
+            .when(AppCommand::RecordGitDeploy {
+                commit: Some("c1".into()),
+                error: None,
+            })
+            .err(),
+        Some(CommandError::NotFound("git binding"))
+    );
+    let bound = given(&[
+        created(),
+        AppEvent::GitBound {
+            url: "/srv/r".into(),
+            branch: "main".into(),
+            path: ".".into(),
+            sealed_secret: None,
+            credentials_secret: None,
+            at: now(),
+        },
+    ]);
+    let ok = bound
+        .when(AppCommand::RecordGitDeploy {
+            commit: Some("c1".into()),
+            error: None,
+        })
+        .expect("deployed");
+    assert_eq!(
+        app_events(&ok),
+        vec![AppEvent::GitDeployed {
+            commit: "c1".into(),
+            at: now(),
+        }]
+    );
+    let failed = bound
+        .when(AppCommand::RecordGitDeploy {
+            commit: Some("c2".into()),
+            error: Some("scripts/a.rhai: syntax error".into()),
+        })
+        .expect("failure recorded");
+    assert_eq!(
+        app_events(&failed),
+        vec![AppEvent::GitDeployFailed {
+            commit: Some("c2".into()),
+            error: "scripts/a.rhai: syntax error".into(),
+            at: now(),
+        }]
+    );
+    assert!(matches!(
+        &app_events(&bound.when(AppCommand::UnbindGit).expect("unbound"))[..],
+        [AppEvent::GitUnbound { .. }]
+    ));
+}

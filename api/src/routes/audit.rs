@@ -119,6 +119,26 @@ fn describe(event: &RecordedEvent) -> (Value, String) {
             text(d, "name"),
             format!("deleted the secret {}", text(d, "name")),
         ),
+        "GitBound" => (
+            "git",
+            text(d, "url"),
+            format!(
+                "bound the app to {} branch {}",
+                text(d, "url"),
+                text(d, "branch")
+            ),
+        ),
+        "GitUnbound" => ("git", String::new(), "unbound the app from git".into()),
+        "GitDeployed" => (
+            "git",
+            text(d, "commit"),
+            format!("deployed commit {}", text(d, "commit")),
+        ),
+        "GitDeployFailed" => (
+            "git",
+            text(d, "commit"),
+            format!("a git deploy failed: {}", text(d, "error")),
+        ),
         "MasterKeyRegistered" => (
             "instance",
             String::new(),

@@ -104,6 +104,10 @@ pub fn event_view(event: &RecordedEvent) -> Value {
         if event.event_type == "SecretSet" && data.contains_key("sealed") {
             data.insert("sealed".into(), json!("[sealed]"));
         }
+        if event.event_type == "GitBound" && data.get("sealed_secret").is_some_and(|s| !s.is_null())
+        {
+            data.insert("sealed_secret".into(), json!("[sealed]"));
+        }
         if let Some(webhook) = data
             .get_mut("kind")
             .and_then(|k| k.get_mut("webhook"))

@@ -206,6 +206,34 @@ fn mac(key: &[u8]) -> Result<Hmac<Sha256>, String> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| "unusable webhook secret".to_owned())
 }
 
+/// Check a hex HMAC-SHA256 of `body` under `key` (GitHub's `sha256=` value without
+/// its prefix, Gitea's `X-Gitea-Signature`) in constant time; `header` names the
+/// header in the error.
+pub fn verify_hex(key: &[u8], body: &[u8], hex_sig: &str, header: &str) -> Result<(), String> {
+    let Ok(expected) = hex::decode(hex_sig) else {
+        return Err(format!("{header} is not hex"));
+    };
+    let mut m = mac(key)?;
+    m.update(body);
+    m.verify_slice(&expected)
+        .map_err(|_| "signature mismatch".to_owned())
+}
+
+/// Check a git host's push signature: Gitea's `X-Gitea-Signature: <hex>` or
+/// GitHub's `X-Hub-Signature-256: sha256=<hex>`, both HMAC-SHA256 of the body.
+pub fn verify_git_push(secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+    if let Some(signature) = header(headers, "x-gitea-signature") {
+        return verify_hex(&key_of(secret), body, &signature, "X-Gitea-Signature");
+    }
+    if let Some(signature) = header(headers, "x-hub-signature-256") {
+        let Some(hex_sig) = signature.strip_prefix("sha256=") else {
+            return Err("X-Hub-Signature-256 must be sha256=<hex>".into());
+        };
+        return verify_hex(&key_of(secret), body, hex_sig, "X-Hub-Signature-256");
+    }
+    Err("missing signature: send X-Hub-Signature-256 (GitHub) or X-Gitea-Signature (Gitea)".into())
+}
+
 /// Check a delivery's signature (either scheme); `Err` says what is wrong.
 pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
     let key = key_of(secret);
@@ -213,14 +241,7 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], now: i64) -> Resul
         let Some(hex_sig) = signature.strip_prefix("sha256=") else {
             return Err("X-Hub-Signature-256 must be sha256=<hex>".into());
         };
-        let Ok(expected) = hex::decode(hex_sig) else {
-            return Err("X-Hub-Signature-256 is not hex".into());
-        };
-        let mut m = mac(&key)?;
-        m.update(body);
-        return m
-            .verify_slice(&expected)
-            .map_err(|_| "signature mismatch".to_owned());
+        return verify_hex(&key, body, hex_sig, "X-Hub-Signature-256");
     }
     let (Some(id), Some(timestamp), Some(signatures)) = (
         header(headers, "webhook-id"),
@@ -327,6 +348,22 @@ mod tests {
         let bad = headers(&[("x-hub-signature-256", "sha1=abc")]);
         assert!(verify("x", &bad, body, 0).is_err());
         assert!(verify("x", &HeaderMap::new(), body, 0).is_err(), "unsigned");
+    }
+
+    #[test]
+    fn git_pushes_verify_with_github_or_gitea_signatures() {
+        let body = br#"{"ref":"refs/heads/main"}"#;
+        let mut m = mac(b"push").expect("mac");
+        m.update(body);
+        let hex_sig = hex::encode(m.finalize().into_bytes());
+        let github = headers(&[("x-hub-signature-256", &format!("sha256={hex_sig}"))]);
+        let gitea = headers(&[("x-gitea-signature", &hex_sig)]);
+        assert_eq!(verify_git_push("push", &github, body), Ok(()));
+        assert_eq!(verify_git_push("push", &gitea, body), Ok(()));
+        assert!(verify_git_push("other", &gitea, body).is_err());
+        assert!(verify_git_push("push", &gitea, b"tampered").is_err());
+        assert!(verify_git_push("push", &headers(&[("x-gitea-signature", "zz")]), body).is_err());
+        assert!(verify_git_push("push", &HeaderMap::new(), body).is_err());
     }
 
     #[test]

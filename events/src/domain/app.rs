@@ -141,6 +141,36 @@ pub enum AppEvent {
         name: String,
         at: DateTime<Utc>,
     },
+    /// The app is bound to a folder of a git repository at a branch (git sync);
+    /// a new binding replaces the old one. `sealed_secret` verifies the git host's
+    /// push webhooks (sealed under the master key); `credentials_secret` names an
+    /// app secret holding credentials for the remote (kept, not yet used).
+    GitBound {
+        url: String,
+        branch: String,
+        path: String,
+        #[serde(default)]
+        sealed_secret: Option<String>,
+        #[serde(default)]
+        credentials_secret: Option<String>,
+        at: DateTime<Utc>,
+    },
+    GitUnbound {
+        at: DateTime<Utc>,
+    },
+    /// The branch's commit `commit` was deployed: it is live.
+    GitDeployed {
+        commit: String,
+        at: DateTime<Utc>,
+    },
+    /// Deploying the branch failed (`commit` when the repository could be read);
+    /// what was live stays live.
+    GitDeployFailed {
+        #[serde(default)]
+        commit: Option<String>,
+        error: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AppEvent {}
@@ -191,6 +221,30 @@ pub struct Trigger {
     pub max_attempts: u32,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// The git repository an app is bound to, and what of it is live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitBinding {
+    pub url: String,
+    pub branch: String,
+    pub path: String,
+    pub sealed_secret: Option<String>,
+    pub credentials_secret: Option<String>,
+    pub bound_at: DateTime<Utc>,
+    /// The commit last deployed under this binding.
+    pub live_commit: Option<String>,
+    pub deployed_at: Option<DateTime<Utc>>,
+    /// The last failed deploy, cleared by a successful one.
+    pub last_error: Option<GitDeployError>,
+}
+
+/// A failed git deploy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitDeployError {
+    pub commit: Option<String>,
+    pub error: String,
+    pub at: DateTime<Utc>,
 }
 
 /// An app secret: its sealed value and when it was set. Only names and times
@@ -262,6 +316,9 @@ pub struct App {
     pub triggers: BTreeMap<String, Trigger>,
     /// Secrets by name.
     pub secrets: BTreeMap<String, Secret>,
+    /// The git repository the app is bound to (git sync).
+    #[serde(default)]
+    pub git: Option<GitBinding>,
     /// Version of the app stream this state reflects.
     pub version: u64,
 }
@@ -298,6 +355,7 @@ impl App {
                 members: BTreeMap::new(),
                 triggers: BTreeMap::new(),
                 secrets: BTreeMap::new(),
+                git: None,
                 version,
             });
             return;
@@ -317,6 +375,7 @@ impl App {
                 app.members.clear();
                 app.triggers.clear();
                 app.secrets.clear();
+                app.git = None;
             }
             AppEvent::DomainAdded { domain } => {
                 app.domains.insert(domain.clone());
@@ -454,6 +513,43 @@ impl App {
             AppEvent::SecretDeleted { name, .. } => {
                 app.secrets.remove(name);
             }
+            AppEvent::GitBound {
+                url,
+                branch,
+                path,
+                sealed_secret,
+                credentials_secret,
+                at,
+            } => {
+                app.git = Some(GitBinding {
+                    url: url.clone(),
+                    branch: branch.clone(),
+                    path: path.clone(),
+                    sealed_secret: sealed_secret.clone(),
+                    credentials_secret: credentials_secret.clone(),
+                    bound_at: *at,
+                    live_commit: None,
+                    deployed_at: None,
+                    last_error: None,
+                });
+            }
+            AppEvent::GitUnbound { .. } => app.git = None,
+            AppEvent::GitDeployed { commit, at } => {
+                if let Some(git) = app.git.as_mut() {
+                    git.live_commit = Some(commit.clone());
+                    git.deployed_at = Some(*at);
+                    git.last_error = None;
+                }
+            }
+            AppEvent::GitDeployFailed { commit, error, at } => {
+                if let Some(git) = app.git.as_mut() {
+                    git.last_error = Some(GitDeployError {
+                        commit: commit.clone(),
+                        error: error.clone(),
+                        at: *at,
+                    });
+                }
+            }
         }
     }
 
@@ -534,6 +630,46 @@ mod tests {
         let app = state.expect("app exists");
         assert!(app.deleted);
         assert!(app.domains.is_empty());
+    }
+
+    #[test]
+    fn a_git_binding_records_deploys_and_failures_and_goes_with_unbinding() {
+        let bound = AppEvent::GitBound {
+            url: "file:///srv/shop.git".into(),
+            branch: "main".into(),
+            path: ".".into(),
+            sealed_secret: Some("sealed".into()),
+            credentials_secret: None,
+            at: t(),
+        };
+        let events = [
+            created(),
+            bound.clone(),
+            AppEvent::GitDeployFailed {
+                commit: Some("c1".into()),
+                error: "broken".into(),
+                at: t(),
+            },
+        ];
+        let app = App::fold(events.iter().enumerate().map(|(i, e)| (i as u64 + 1, e)))
+            .expect("app folded");
+        let git = app.git.clone().expect("bound");
+        assert_eq!(git.live_commit, None);
+        assert_eq!(git.last_error.map(|e| e.error), Some("broken".into()));
+        let mut state = Some(app);
+        App::apply(
+            &mut state,
+            4,
+            &AppEvent::GitDeployed {
+                commit: "c2".into(),
+                at: t(),
+            },
+        );
+        let git = state.as_ref().and_then(|a| a.git.clone()).expect("bound");
+        assert_eq!(git.live_commit.as_deref(), Some("c2"));
+        assert_eq!(git.last_error, None, "a success clears the last error");
+        App::apply(&mut state, 5, &AppEvent::GitUnbound { at: t() });
+        assert_eq!(state.and_then(|a| a.git), None);
     }
 
     #[test]

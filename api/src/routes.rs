@@ -121,6 +121,7 @@ fn admin_routes() -> AdminRoutes {
         .get("/events", events::browse)
         .get("/audit", audit::list)
         .get("/projections", projections::list)
+        .get("/me", session::me)
         .post("/projections/{name}/rebuild", projections::rebuild)
 }
 

@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod audit;
 pub mod cron;
+pub mod dashboard;
 pub mod edge;
 pub mod events;
 pub mod health;
@@ -143,6 +144,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/auth/login", post(session::login))
         .route("/api/v1/auth/logout", post(session::logout))
         .route("/hooks/{id}", post(hooks::deliver))
+        .route("/", get(dashboard::index).fallback(edge::invoke))
+        .route(
+            "/assets/{*path}",
+            get(dashboard::asset).fallback(edge::invoke),
+        )
         .nest(
             "/api/v1/admin",
             admin_router().fallback(health::admin_not_found),

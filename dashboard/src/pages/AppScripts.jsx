@@ -1,0 +1,88 @@
+// One app's scripts, and a form to add one (then on to its editor).
+import { useState } from 'preact/hooks';
+import { enc, get, post } from '../api.js';
+import { navigate } from '../router.js';
+import { Empty, Field, Loaded, formErrors, useLoad, when } from '../ui.jsx';
+import { AppLayout } from './AppLayout.jsx';
+
+const TEMPLATE = `// ctx.request, ctx.params and ctx.app are in scope.
+let name = ctx.params.name ?? "world";
+#{ hello: name }
+`;
+
+export function AppScripts({ slug }) {
+  const load = useLoad(() => get(`apps/${enc(slug)}/scripts`), [slug]);
+  return (
+    <AppLayout slug={slug} tab="Scripts" title={`App ${slug}`}>
+      <h2>Scripts</h2>
+      <Loaded load={load} what="Loading scripts">
+        {(data) =>
+          data.scripts.length === 0 ? (
+            <Empty>No scripts yet.</Empty>
+          ) : (
+            <table>
+              <caption class="sr-only">Scripts</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col">Live version</th>
+                  <th scope="col">Updated</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.scripts.map((s) => (
+                  <tr key={s.id}>
+                    <td>
+                      <a href={`#/apps/${enc(slug)}/scripts/${enc(s.id)}`}>{s.name}</a>
+                    </td>
+                    <td>{s.kind}</td>
+                    <td>
+                      v{s.version} of {s.latest_version}
+                    </td>
+                    <td>{when(s.updated_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Loaded>
+      <CreateScript slug={slug} />
+    </AppLayout>
+  );
+}
+
+function CreateScript({ slug }) {
+  const [name, setName] = useState('');
+  const [kind, setKind] = useState('endpoint');
+  const [errors, setErrors] = useState({});
+  const submit = async (e) => {
+    e.preventDefault();
+    setErrors({});
+    try {
+      const s = await post(`apps/${enc(slug)}/scripts`, { name, kind, source: TEMPLATE });
+      navigate(`/apps/${enc(slug)}/scripts/${enc(s.id)}`);
+    } catch (err) {
+      setErrors(formErrors(err, ['name', 'kind']));
+    }
+  };
+  return (
+    <section aria-labelledby="new-script">
+      <h2 id="new-script">New script</h2>
+      <form onSubmit={submit}>
+        <Field label="Script name" error={errors.name}>
+          <input value={name} required onInput={(e) => setName(e.currentTarget.value)} />
+        </Field>
+        <Field label="Kind" error={errors.kind}>
+          <select value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
+            <option value="endpoint">endpoint</option>
+            <option value="module">module</option>
+          </select>
+        </Field>
+        {errors._form && <p class="error-box" role="alert">{errors._form}</p>}
+        <button type="submit">Create script</button>
+      </form>
+    </section>
+  );
+}

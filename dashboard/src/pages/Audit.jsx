@@ -5,6 +5,8 @@ import { get, query } from '../api.js';
 import { Empty, Field, Loaded, useLoad, when } from '../ui.jsx';
 
 export function Audit() {
+  // Drafts follow typing; the filter applies on Enter or leaving the field.
+  const [draft, setDraft] = useState({ app: '', actor: '' });
   const [app, setApp] = useState('');
   const [actor, setActor] = useState('');
   const load = useLoad(() => get(`audit${query({ app, actor })}`), [app, actor]);
@@ -13,10 +15,18 @@ export function Audit() {
       <h1>Audit</h1>
       <form class="row filters" onSubmit={(e) => e.preventDefault()}>
         <Field label="App (id or slug)">
-          <input value={app} onChange={(e) => setApp(e.currentTarget.value)} />
+          <input
+            value={draft.app}
+            onInput={(e) => setDraft({ ...draft, app: e.currentTarget.value })}
+            onChange={(e) => setApp(e.currentTarget.value)}
+          />
         </Field>
         <Field label="Actor (user id)">
-          <input value={actor} onChange={(e) => setActor(e.currentTarget.value)} />
+          <input
+            value={draft.actor}
+            onInput={(e) => setDraft({ ...draft, actor: e.currentTarget.value })}
+            onChange={(e) => setActor(e.currentTarget.value)}
+          />
         </Field>
       </form>
       <Loaded load={load} what="Loading audit entries">

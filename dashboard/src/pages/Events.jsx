@@ -5,28 +5,34 @@ import { get, query } from '../api.js';
 import { Empty, Field, Loaded, useLoad, when } from '../ui.jsx';
 
 export function Events() {
-  const [filters, setFilters] = useState({ stream: '', type: '', app: '', actor: '' });
+  // Drafts follow typing; the filters apply on Enter or leaving a field.
+  const [draft, setDraft] = useState({ stream: '', type: '', app: '', actor: '' });
+  const [filters, setFilters] = useState(draft);
   const [after, setAfter] = useState('');
   const load = useLoad(() => get(`events${query({ ...filters, after, limit: 50 })}`), [filters, after]);
-  const set = (k) => (e) => {
-    setAfter('');
-    setFilters({ ...filters, [k]: e.currentTarget.value });
-  };
+  const field = (k) => ({
+    value: draft[k],
+    onInput: (e) => setDraft({ ...draft, [k]: e.currentTarget.value }),
+    onChange: (e) => {
+      setAfter('');
+      setFilters({ ...filters, [k]: e.currentTarget.value });
+    },
+  });
   return (
     <main>
       <h1>Event log</h1>
       <form class="row filters" onSubmit={(e) => e.preventDefault()}>
         <Field label="Stream">
-          <input value={filters.stream} onChange={set('stream')} />
+          <input {...field('stream')} />
         </Field>
         <Field label="Event type">
-          <input value={filters.type} onChange={set('type')} />
+          <input {...field('type')} />
         </Field>
         <Field label="App (id or slug)">
-          <input value={filters.app} onChange={set('app')} />
+          <input {...field('app')} />
         </Field>
         <Field label="Actor">
-          <input value={filters.actor} onChange={set('actor')} />
+          <input {...field('actor')} />
         </Field>
       </form>
       <Loaded load={load} what="Loading events">

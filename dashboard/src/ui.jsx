@@ -95,3 +95,9 @@ export function when(ts) {
 export function Status({ value }) {
   return <span class={`badge badge-${value}`}>{value}</span>;
 }
+
+/** A duration in milliseconds, readable: `0.21 ms`, `12 ms`. */
+export function ms(value) {
+  if (value === null || value === undefined) return '—';
+  return `${value < 10 ? Number(value).toFixed(2) : Math.round(value)} ms`;
+}

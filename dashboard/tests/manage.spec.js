@@ -130,6 +130,7 @@ test('log in and reach an app with the keyboard alone', async ({ page }) => {
   const slug = unique('keys');
   await api('POST', '/api/v1/admin/apps', { slug });
   await page.goto('/');
+  await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible();
   await page.keyboard.press('Tab');
   await expect(page.getByLabel('Username')).toBeFocused();
   await page.keyboard.type('owner');

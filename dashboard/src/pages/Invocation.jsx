@@ -2,7 +2,7 @@
 // asynchronous one can be redriven (queued again).
 import { useState } from 'preact/hooks';
 import { enc, get, post } from '../api.js';
-import { Loaded, Status, useLoad, when } from '../ui.jsx';
+import { Loaded, Status, ms, useLoad, when } from '../ui.jsx';
 import { AppLayout } from './AppLayout.jsx';
 
 export function Invocation({ slug, id }) {
@@ -40,7 +40,7 @@ export function Invocation({ slug, id }) {
               <dt>Started</dt>
               <dd>{when(inv.started_at)}</dd>
               <dt>Duration</dt>
-              <dd>{inv.duration_ms != null ? `${inv.duration_ms} ms` : '—'}</dd>
+              <dd>{ms(inv.duration_ms)}</dd>
               <dt>HTTP status</dt>
               <dd>{inv.response_status ?? '—'}</dd>
             </dl>

@@ -2,7 +2,7 @@
 // live (Server-Sent Events from the app's log stream).
 import { useEffect, useState } from 'preact/hooks';
 import { enc, get, query } from '../api.js';
-import { Empty, ErrorBox, Field, Loading, Status, when } from '../ui.jsx';
+import { Empty, ErrorBox, Field, Loading, Status, ms, when } from '../ui.jsx';
 import { AppLayout } from './AppLayout.jsx';
 
 const STATUSES = ['', 'queued', 'running', 'succeeded', 'failed', 'killed', 'timed_out', 'dead'];
@@ -101,7 +101,7 @@ export function Invocations({ slug }) {
                 <td>
                   <Status value={r.status} />
                 </td>
-                <td>{r.duration_ms != null ? `${r.duration_ms} ms` : '—'}</td>
+                <td>{ms(r.duration_ms)}</td>
                 <td>{r.response_status ?? '—'}</td>
               </tr>
             ))}

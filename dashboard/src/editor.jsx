@@ -4,7 +4,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import { EditorView, basicSetup } from 'codemirror';
 import { EditorState } from '@codemirror/state';
 import { lintGutter, setDiagnostics } from '@codemirror/lint';
-import { MergeView } from '@codemirror/merge';
+import { MergeView, unifiedMergeView } from '@codemirror/merge';
 import { rhai } from './rhai.js';
 
 // The page's CSP admits CodeMirror's style elements only with the nonce the server
@@ -74,10 +74,27 @@ export function CodeEditor({ value, revision, onChange, label, error }) {
   return <div class="editor" ref={host} />;
 }
 
+/** Two versions compared: side by side, or one above the other (a unified view with
+ * the removed lines shown inline) when the screen is narrower than 700 px. */
 export function DiffView({ left, right, leftLabel, rightLabel }) {
   const host = useRef(null);
   useEffect(() => {
     const ro = [EditorState.readOnly.of(true), EditorView.editable.of(false)];
+    if (window.matchMedia('(max-width: 700px)').matches) {
+      const view = new EditorView({
+        parent: host.current,
+        doc: right,
+        extensions: [
+          basicSetup,
+          cspNonce,
+          rhai,
+          ...ro,
+          labelled(`${rightLabel} compared with ${leftLabel}`),
+          unifiedMergeView({ original: left, mergeControls: false }),
+        ],
+      });
+      return () => view.destroy();
+    }
     const mv = new MergeView({
       parent: host.current,
       a: { doc: left, extensions: [basicSetup, cspNonce, rhai, ...ro, labelled(leftLabel)] },

@@ -144,6 +144,7 @@ test('a new invocation appears live without a reload', async ({ page }) => {
   const row = page.getByRole('row').filter({ hasText: 'ping' });
   await expect(row).toHaveCount(1);
   await expect(row).toContainText('succeeded');
+  await expect(page.getByRole('list', { name: 'Live log' })).toContainText('pinged');
   await row.getByRole('link').click();
   await expect(page.getByRole('heading', { name: 'Invocation' })).toBeVisible();
   await expect(page.getByRole('region', { name: 'Logs' })).toContainText('pinged');

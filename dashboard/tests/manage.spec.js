@@ -146,3 +146,26 @@ test('log in and reach an app with the keyboard alone', async ({ page }) => {
   await page.keyboard.press('Enter');
   await expect(page.getByRole('heading', { name: `App ${slug}` })).toBeVisible();
 });
+
+test('on a phone the diff is unified; a script and then its app are deleted', async ({ page }) => {
+  const slug = unique('gone');
+  await api('POST', '/api/v1/admin/apps', { slug });
+  const script = await api('POST', `/api/v1/admin/apps/${slug}/scripts`, { name: 'old', source: 'let a = 1;\na' });
+  await api('PUT', `/api/v1/admin/scripts/${script.id}`, { source: 'let a = 2;\na' });
+  await page.setViewportSize({ width: 375, height: 800 });
+  await login(page);
+  await page.goto(`/#/apps/${slug}/scripts/${script.id}`);
+  const unified = page.getByRole('textbox', { name: 'Version 2 compared with Version 1' });
+  await expect(unified).toContainText('let a = 2;');
+  await expect(page.getByRole('group', { name: 'Diff' }).locator('.cm-deletedChunk')).toContainText('let a = 1;');
+
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Delete script old' }).click();
+  await expect(page.getByRole('heading', { name: `App ${slug}` })).toBeVisible();
+  await expect(page.getByText('No scripts yet.')).toBeVisible();
+
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: `Delete app ${slug}` }).click();
+  await expect(page.getByRole('heading', { name: 'Apps' })).toBeVisible();
+  await expect(page.getByRole('link', { name: slug })).toHaveCount(0);
+});

@@ -1,6 +1,6 @@
 // One app's scripts, and a form to add one (then on to its editor).
 import { useState } from 'preact/hooks';
-import { enc, get, post } from '../api.js';
+import { del, enc, get, post } from '../api.js';
 import { navigate } from '../router.js';
 import { Empty, Field, Loaded, formErrors, useLoad, when } from '../ui.jsx';
 import { AppLayout } from './AppLayout.jsx';
@@ -49,6 +49,7 @@ export function AppScripts({ slug }) {
         }
       </Loaded>
       <CreateScript slug={slug} />
+      <DeleteApp slug={slug} />
     </AppLayout>
   );
 }
@@ -83,6 +84,28 @@ function CreateScript({ slug }) {
         {errors._form && <p class="error-box" role="alert">{errors._form}</p>}
         <button type="submit">Create script</button>
       </form>
+    </section>
+  );
+}
+
+function DeleteApp({ slug }) {
+  const [error, setError] = useState('');
+  const remove = async () => {
+    if (!window.confirm(`Delete app ${slug}, its scripts, routes and triggers? Its slug becomes free.`)) return;
+    try {
+      await del(`apps/${enc(slug)}`);
+      navigate('/');
+    } catch (err) {
+      setError(err.message);
+    }
+  };
+  return (
+    <section aria-labelledby="delete-app">
+      <h2 id="delete-app">Delete app</h2>
+      {error && <p class="error-box" role="alert">{error}</p>}
+      <button type="button" class="danger" onClick={remove}>
+        Delete app {slug}
+      </button>
     </section>
   );
 }

@@ -14,6 +14,7 @@ export function Invocations({ slug }) {
   const [rows, setRows] = useState(null);
   const [error, setError] = useState(null);
   const [live, setLive] = useState('connecting');
+  const [lines, setLines] = useState([]);
 
   useEffect(() => {
     get(`apps/${enc(slug)}/scripts`).then((r) => setScripts(r.scripts), () => {});
@@ -41,6 +42,14 @@ export function Invocations({ slug }) {
       }
       if (status && inv.status !== status) return;
       setRows((old) => [inv, ...(old ?? []).filter((r) => r.id !== inv.id)].slice(0, 200));
+    });
+    es.addEventListener('log', (ev) => {
+      try {
+        const entry = JSON.parse(ev.data);
+        setLines((old) => [...old, entry].slice(-200));
+      } catch {
+        // A frame that is not JSON is not ours to show.
+      }
     });
     return () => es.close();
   }, [slug, script, status]);
@@ -72,6 +81,22 @@ export function Invocations({ slug }) {
       <p class="live" role="status">
         Live updates: {live}
       </p>
+      <section aria-labelledby="live-log">
+        <h2 id="live-log">Live log</h2>
+        {lines.length === 0 ? (
+          <p class="empty">Log lines of new runs appear here as they happen.</p>
+        ) : (
+          <ol class="logs live-log" aria-labelledby="live-log">
+            {lines.map((l, i) => (
+              <li key={i} class={`log-${l.line.level}`}>
+                <span class="level">{names[l.script_id] ?? 'script'}</span> <span class="level">{l.line.level}</span>{' '}
+                {l.line.message}
+              </li>
+            ))}
+          </ol>
+        )}
+      </section>
+      <h2>Runs</h2>
       <ErrorBox error={error} />
       {rows === null && !error && <Loading what="Loading invocations" />}
       {rows && rows.length === 0 && <Empty>No invocations yet. They appear here as they happen.</Empty>}

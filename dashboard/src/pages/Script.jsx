@@ -1,7 +1,8 @@
 // The script editor: edit and save (a new version; a compile error is marked at its
 // line), the version history with rollback, and a side-by-side diff of any two.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { enc, get, post, put } from '../api.js';
+import { del, enc, get, post, put } from '../api.js';
+import { navigate } from '../router.js';
 import { CodeEditor, DiffView } from '../editor.jsx';
 import { ErrorBox, Loading, when } from '../ui.jsx';
 import { AppLayout } from './AppLayout.jsx';
@@ -107,6 +108,25 @@ export function Script({ slug, id }) {
       </form>
       <Versions versions={versions} onRollback={rollback} />
       <Diff versions={versions} />
+      <section aria-labelledby="delete-script">
+        <h2 id="delete-script">Delete</h2>
+        <p>Deleting a script removes its routes too; its history stays in the event log.</p>
+        <button
+          type="button"
+          class="danger"
+          onClick={async () => {
+            if (!window.confirm(`Delete script ${script.name} and its routes?`)) return;
+            try {
+              await del(`scripts/${enc(id)}`);
+              navigate(`/apps/${enc(slug)}`);
+            } catch (err) {
+              setSaveError(err.message);
+            }
+          }}
+        >
+          Delete script {script.name}
+        </button>
+      </section>
     </AppLayout>
   );
 }

@@ -171,16 +171,41 @@ test('a member sees only their own app', async ({ page }) => {
   expect(OWNER_PASSWORD).not.toBe(password);
 });
 
-test('every page fits a 375 px phone screen', async ({ page }) => {
+/** Controls on the page without a visible label or accessible name. */
+async function unnamedControls(page) {
+  return page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      if (el.type === 'hidden') continue;
+      if ((el.labels && el.labels.length > 0) || el.getAttribute('aria-label')) continue;
+      bad.push(el.outerHTML.slice(0, 80));
+    }
+    for (const el of document.querySelectorAll('button, a[href], [role="textbox"]')) {
+      const name = el.getAttribute('aria-label') || el.textContent.trim();
+      if (!name) bad.push(el.outerHTML.slice(0, 80));
+    }
+    return bad;
+  });
+}
+
+test('every page fits a 375 px phone screen and names every control', async ({ page }) => {
   const slug = unique('phone');
   await api('POST', '/api/v1/admin/apps', { slug });
-  await page.setViewportSize({ width: 375, height: 800 });
+  const script = await api('POST', `/api/v1/admin/apps/${slug}/scripts`, { name: 'p', source: '"ok"' });
+  await api('PUT', `/api/v1/admin/scripts/${script.id}`, { source: '"ok!"' });
+  const pages = ['/', `/apps/${slug}`, `/apps/${slug}/scripts/${script.id}`, `/apps/${slug}/routes`,
+    `/apps/${slug}/triggers`, `/apps/${slug}/invocations`, `/apps/${slug}/secrets`, `/apps/${slug}/kv`,
+    `/apps/${slug}/members`, '/users', '/tokens', '/events', '/audit', '/nodes'];
   await login(page);
-  for (const path of ['/', `/apps/${slug}`, `/apps/${slug}/routes`, `/apps/${slug}/triggers`, `/apps/${slug}/invocations`, '/users', '/tokens', '/audit', '/nodes']) {
-    await page.goto(`/#${path}`);
-    await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
-    await expect(page.getByRole('status').filter({ hasText: /Loading/ })).toHaveCount(0);
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    expect(width, `page ${path} is ${width} px wide`).toBeLessThanOrEqual(375);
+  for (const width of [375, 1280]) {
+    await page.setViewportSize({ width, height: 800 });
+    for (const path of pages) {
+      await page.goto(`/#${path}`);
+      await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+      await expect(page.getByRole('status').filter({ hasText: /Loading/ })).toHaveCount(0);
+      const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(scroll, `page ${path} is ${scroll} px wide at ${width}`).toBeLessThanOrEqual(width);
+      expect(await unnamedControls(page), `unnamed controls on ${path}`).toEqual([]);
+    }
   }
 });

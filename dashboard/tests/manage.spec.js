@@ -169,3 +169,26 @@ test('on a phone the diff is unified; a script and then its app are deleted', as
   await expect(page.getByRole('heading', { name: 'Apps' })).toBeVisible();
   await expect(page.getByRole('link', { name: slug })).toHaveCount(0);
 });
+
+test('a script is edited and saved with the keyboard alone', async ({ page }) => {
+  const slug = unique('kbd');
+  await api('POST', '/api/v1/admin/apps', { slug });
+  const script = await api('POST', `/api/v1/admin/apps/${slug}/scripts`, { name: 'k', source: '1' });
+  await login(page);
+  await page.goto(`/#/apps/${slug}/scripts/${script.id}`);
+  const editor = page.getByRole('textbox', { name: 'Source' });
+  await expect(editor).toBeVisible();
+  for (let i = 0; i < 40 && !(await editor.evaluate((el) => el === document.activeElement)); i++) {
+    await page.keyboard.press('Tab');
+  }
+  await expect(editor).toBeFocused();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' + 41');
+  // Tab leaves the editor (no keyboard trap) and reaches the save button.
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('button', { name: 'Save new version' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('status')).toContainText('Saved version 2');
+  const saved = await api('GET', `/api/v1/admin/scripts/${script.id}`);
+  expect(saved.source).toBe('1 + 41');
+});

@@ -83,7 +83,7 @@ PICLOUD_BOOTSTRAP_TOKEN="$token" "$binary" serve --listen "127.0.0.1:$port" \
     --data-dir "$data_dir/data" >"$log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+    if node -e "fetch('http://127.0.0.1:$port/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" 2>/dev/null; then
         break
     fi
     if ! kill -0 "$server_pid" 2>/dev/null; then

@@ -192,3 +192,22 @@ test('a script is edited and saved with the keyboard alone', async ({ page }) =>
   const saved = await api('GET', `/api/v1/admin/scripts/${script.id}`);
   expect(saved.source).toBe('1 + 41');
 });
+
+test('an app is renamed and given a custom domain', async ({ page }) => {
+  const slug = unique('named');
+  const domain = `${slug}.example.com`;
+  await api('POST', '/api/v1/admin/apps', { slug });
+  await login(page);
+  await page.goto(`/#/apps/${slug}`);
+  await page.getByLabel('Display name').fill('The Shop');
+  await page.getByRole('button', { name: 'Save name' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Name saved' })).toBeVisible();
+  await page.getByLabel('Domain', { exact: true }).fill(domain);
+  await page.getByRole('button', { name: 'Add domain' }).click();
+  await expect(page.getByRole('list', { name: 'Custom domains' })).toContainText(domain);
+  const app = await api('GET', `/api/v1/admin/apps/${slug}`);
+  expect(app.name).toBe('The Shop');
+  expect(app.domains).toEqual([domain]);
+  await page.getByRole('button', { name: `Remove domain ${domain}` }).click();
+  await expect(page.getByText('No custom domains')).toBeVisible();
+});

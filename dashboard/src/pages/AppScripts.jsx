@@ -1,6 +1,6 @@
 // One app's scripts, and a form to add one (then on to its editor).
 import { useState } from 'preact/hooks';
-import { del, enc, get, post } from '../api.js';
+import { del, enc, get, patch, post } from '../api.js';
 import { navigate } from '../router.js';
 import { Empty, Field, Loaded, formErrors, useLoad, when } from '../ui.jsx';
 import { AppLayout } from './AppLayout.jsx';
@@ -49,6 +49,7 @@ export function AppScripts({ slug }) {
         }
       </Loaded>
       <CreateScript slug={slug} />
+      <Settings slug={slug} />
       <DeleteApp slug={slug} />
     </AppLayout>
   );
@@ -106,6 +107,87 @@ function DeleteApp({ slug }) {
       <button type="button" class="danger" onClick={remove}>
         Delete app {slug}
       </button>
+    </section>
+  );
+}
+
+/** The app's display name and its custom domains. */
+function Settings({ slug }) {
+  const load = useLoad(() => get(`apps/${enc(slug)}`), [slug]);
+  const [name, setName] = useState(null);
+  const [domain, setDomain] = useState('');
+  const [errors, setErrors] = useState({});
+  const [saved, setSaved] = useState('');
+  const rename = async (e) => {
+    e.preventDefault();
+    setErrors({});
+    setSaved('');
+    try {
+      await patch(`apps/${enc(slug)}`, { name });
+      setSaved('Name saved.');
+      load.reload();
+    } catch (err) {
+      setErrors(formErrors(err, ['name']));
+    }
+  };
+  const addDomain = async (e) => {
+    e.preventDefault();
+    setErrors({});
+    try {
+      await post(`apps/${enc(slug)}/domains`, { domain });
+      setDomain('');
+      load.reload();
+    } catch (err) {
+      setErrors(formErrors(err, ['domain']));
+    }
+  };
+  // The scripts list above already says when the app cannot be loaded.
+  if (load.error) return null;
+  return (
+    <section aria-labelledby="app-settings">
+      <h2 id="app-settings">Settings</h2>
+      <Loaded load={load} what="Loading the app">
+        {(app) => (
+          <>
+            <form onSubmit={rename} class="row">
+              <Field label="Display name" error={errors.name}>
+                <input value={name ?? app.name ?? ''} onInput={(e) => setName(e.currentTarget.value)} />
+              </Field>
+              <button type="submit">Save name</button>
+            </form>
+            {saved && <p class="ok" role="status">{saved}</p>}
+            <h3 id="domains">Custom domains</h3>
+            {app.domains.length === 0 ? (
+              <p class="empty">No custom domains: the app answers at /{slug}/….</p>
+            ) : (
+              <ul aria-labelledby="domains">
+                {app.domains.map((d) => (
+                  <li key={d}>
+                    <code>{d}</code>{' '}
+                    <button
+                      type="button"
+                      class="danger"
+                      onClick={async () => {
+                        await del(`apps/${enc(slug)}/domains/${enc(d)}`);
+                        load.reload();
+                      }}
+                    >
+                      Remove domain {d}
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            )}
+            <form onSubmit={addDomain} class="row">
+              <Field label="Domain" error={errors.domain} hint="e.g. api.example.com, pointed at this server">
+                <input value={domain} required onInput={(e) => setDomain(e.currentTarget.value)} />
+              </Field>
+              <button type="submit">Add domain</button>
+            </form>
+            {errors._form && <p class="error-box" role="alert">{errors._form}</p>}
+          </>
+        )}
+      </Loaded>
     </section>
   );
 }

@@ -12,6 +12,7 @@ export function Invocations({ slug }) {
   const [script, setScript] = useState('');
   const [status, setStatus] = useState('');
   const [rows, setRows] = useState(null);
+  const [next, setNext] = useState(null);
   const [error, setError] = useState(null);
   const [live, setLive] = useState('connecting');
   const [lines, setLines] = useState([]);
@@ -22,10 +23,10 @@ export function Invocations({ slug }) {
 
   useEffect(() => {
     setRows(null);
-    get(`apps/${enc(slug)}/invocations${query({ script, status, limit: 50 })}`).then(
-      (r) => setRows(r.invocations),
-      setError,
-    );
+    get(`apps/${enc(slug)}/invocations${query({ script, status, limit: 50 })}`).then((r) => {
+      setRows(r.invocations);
+      setNext(r.next ?? null);
+    }, setError);
   }, [slug, script, status]);
 
   // New runs arrive over SSE and are prepended when they pass the filters.
@@ -54,6 +55,15 @@ export function Invocations({ slug }) {
     return () => es.close();
   }, [slug, script, status]);
 
+  const older = async () => {
+    try {
+      const r = await get(`apps/${enc(slug)}/invocations${query({ script, status, limit: 50, before: next })}`);
+      setRows((old) => [...(old ?? []), ...r.invocations.filter((i) => !(old ?? []).some((o) => o.id === i.id))]);
+      setNext(r.next ?? null);
+    } catch (err) {
+      setError(err);
+    }
+  };
   const names = Object.fromEntries(scripts.map((s) => [s.id, s.name]));
   return (
     <AppLayout slug={slug} tab="Invocations" title={`Invocations of ${slug}`}>
@@ -132,6 +142,11 @@ export function Invocations({ slug }) {
             ))}
           </tbody>
         </table>
+      )}
+      {rows && next != null && (
+        <button type="button" class="secondary" onClick={older}>
+          Load older runs
+        </button>
       )}
     </AppLayout>
   );

@@ -13,7 +13,10 @@ export default defineConfig({
   globalSetup: './tests/global-setup.js',
   fullyParallel: false,
   workers: 1,
-  retries: 0,
+  // One retry under CI: in about twenty local runs of the whole suite one test
+  // failed once and never again (not reproduced in 20 repeats of it alone); a
+  // retried test is still reported, as "flaky", in the output.
+  retries: process.env.CI === 'true' ? 1 : 0,
   timeout: 30_000,
   expect: { timeout: 7_000 },
   reporter: [['list']],

@@ -90,4 +90,10 @@ if ! { cargo build --quiet --workspace --bins \
     echo "warning: the benchmark smoke run failed" >&2
 fi
 
+# The dashboard: the committed build (dashboard/dist, embedded in the binary) is what
+# npm builds from the source, and the browser tests pass in Debian's chromium
+# (installed when missing). CI=true makes a missing npm or browser fatal.
+step "dashboard: stale-build check and browser tests (ops/dashboard-test.sh)"
+ops/dashboard-test.sh
+
 step "all checks passed"

@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod audit;
 pub mod cron;
+pub mod dashboard;
 pub mod edge;
 pub mod events;
 pub mod git;
@@ -123,6 +124,7 @@ fn admin_routes() -> AdminRoutes {
         .get("/events", events::browse)
         .get("/audit", audit::list)
         .get("/projections", projections::list)
+        .get("/me", session::me)
         .post("/projections/{name}/rebuild", projections::rebuild)
         .get("/nodes", nodes::list)
         .post("/apps/{app}/git", git::bind)
@@ -160,6 +162,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/auth/logout", post(session::logout))
         .route("/hooks/{id}", post(hooks::deliver))
         .route("/hooks/git/{app}", post(git::push))
+        .route("/", get(dashboard::index).fallback(edge::invoke))
+        .route(
+            "/assets/{*path}",
+            get(dashboard::asset).fallback(edge::invoke),
+        )
         .nest(
             "/api/v1/admin",
             admin_router().fallback(health::admin_not_found).layer(

@@ -297,6 +297,7 @@ fn rows() -> Vec<Row> {
         row(Method::GET, "/events", instance, None),
         row(Method::GET, "/audit", instance, None),
         row(Method::GET, "/projections", instance, None),
+        row(Method::GET, "/me", Anyone, None),
         row(Method::POST, "/projections/{name}/rebuild", instance, None),
         row(Method::GET, "/nodes", instance, None),
         row(

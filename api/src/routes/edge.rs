@@ -114,7 +114,7 @@ async fn run(state: &ApiState, req: Request) -> Result<Response, ApiError> {
     Ok(outcome_response(&invocation))
 }
 
-fn strip_port(host: &str) -> &str {
+pub(crate) fn strip_port(host: &str) -> &str {
     // IPv6 literals keep their brackets; nothing maps to them anyway.
     match host.rsplit_once(':') {
         Some((h, port)) if !h.contains(']') || h.ends_with(']') => {

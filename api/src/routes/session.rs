@@ -1,4 +1,5 @@
-//! Dashboard sessions: `POST /api/v1/auth/login` and `POST /api/v1/auth/logout`.
+//! Dashboard sessions: `POST /api/v1/auth/login`, `POST /api/v1/auth/logout`, and
+//! `GET /api/v1/admin/me` (who the caller is).
 //!
 //! A session is a token of kind `session` (hash in the log like any token, so every
 //! node of a cluster knows it), carried in an HttpOnly, SameSite=Strict cookie that
@@ -137,4 +138,19 @@ pub async fn logout(
     let mut response = StatusCode::NO_CONTENT.into_response();
     set_cookies(&mut response, "", "", 0, secure(&headers));
     Ok(response)
+}
+
+/// `GET /api/v1/admin/me`: who the caller is (any valid token or session). The
+/// dashboard asks it on load to learn whether it is logged in and what to show.
+pub async fn me(principal: crate::auth::Principal) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "id": principal.user_id,
+        "username": principal.username,
+        "role": principal.role.as_str(),
+        "scopes": principal.scopes,
+        "via": match principal.via {
+            Via::Bearer => "token",
+            Via::Session => "session",
+        },
+    }))
 }

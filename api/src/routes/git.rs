@@ -116,15 +116,7 @@ pub async fn push(
     Path(key): Path<String>,
     req: Request,
 ) -> Response {
-    let response = match accept_push(&state, &key, req).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
-    state
-        .runtime
-        .metrics
-        .http("hooks", response.status().as_u16());
-    response
+    super::hooks::answer(&state, accept_push(&state, &key, req).await)
 }
 
 async fn accept_push(state: &ApiState, key: &str, req: Request) -> Result<Response, ApiError> {

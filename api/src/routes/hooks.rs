@@ -40,10 +40,12 @@ pub async fn deliver(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let response = match accept(&state, &id, req).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
+    answer(&state, accept(&state, &id, req).await)
+}
+
+/// The answer of a `/hooks/…` handler, counted in the metrics.
+pub(crate) fn answer(state: &ApiState, result: Result<Response, ApiError>) -> Response {
+    let response = result.unwrap_or_else(IntoResponse::into_response);
     state
         .runtime
         .metrics

@@ -12,13 +12,7 @@ use common::Node;
 const TOKEN: &str = "cli-test-owner-token-0123456789";
 
 fn start() -> (tempfile::TempDir, Node) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(
-        &dir.path().join("data"),
-        None,
-        &[("PICLOUD_BOOTSTRAP_TOKEN", TOKEN)],
-    );
-    (dir, node)
+    common::node_with_token(TOKEN)
 }
 
 /// `picloud ARGS` with the node's URL and `token`, no terminal, and a config

@@ -16,13 +16,7 @@ const TOKEN: &str = "gitsync-test-owner-token-0123456789";
 const SECRET: &str = "push-secret";
 
 fn start() -> (tempfile::TempDir, Node) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(
-        &dir.path().join("data"),
-        None,
-        &[("PICLOUD_BOOTSTRAP_TOKEN", TOKEN)],
-    );
-    (dir, node)
+    common::node_with_token(TOKEN)
 }
 
 fn git_installed() -> bool {

@@ -340,6 +340,17 @@ fn on_server(server: &str, sql: &str) -> Result<(), sqlx::Error> {
     })
 }
 
+/// A SQLite node in a temp dir of its own, whose owner token is `token`.
+pub fn node_with_token(token: &str) -> (tempfile::TempDir, Node) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(
+        &dir.path().join("data"),
+        None,
+        &[("PICLOUD_BOOTSTRAP_TOKEN", token)],
+    );
+    (dir, node)
+}
+
 /// Whether a dependency the test needs is missing: with `CI=true` that fails the
 /// test; elsewhere the test is skipped with a notice.
 pub fn missing(what: &str) -> bool {

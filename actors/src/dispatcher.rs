@@ -37,13 +37,13 @@ use crate::runtime::Runtime;
 /// How long a claimed row stays leased beyond the longest it can take to run.
 const LEASE_MARGIN: Duration = Duration::from_secs(60);
 /// Deliveries in flight per executor slot. A delivery spends most of its time in
-/// store round trips (read its stream, append its outcome: ~0.7 and ~2 ms under
+/// store round trips (read its stream, append its outcome: ~1 and ~2–4 ms under
 /// load, against ~0.3 ms of run, per `picloud_outbox_stage_seconds_total`), not on
 /// the slot. With one per slot the slots sat idle; with four, a node's throughput
 /// was bound by that latency; with sixteen more outcome appends share each of the
-/// link's calls (group commit): completed deliveries/s, PostgreSQL one node 1,413 →
-/// 1,944, three nodes 985 → 1,257, SQLite 959 → 1,206 (BENCHMARKS.md, on a busy
-/// machine). The executor's queue (64 per slot) orders the runs.
+/// link's calls (group commit): completed deliveries/s, PostgreSQL one node 1,364 →
+/// 2,667, three nodes 1,030 → 1,635, SQLite 1,127 → 1,418 (BENCHMARKS.md). The
+/// executor's queue (64 per slot) orders the runs.
 const IN_FLIGHT_PER_SLOT: usize = 16;
 /// How long a row waits when every slot is busy.
 const OVERLOADED_DELAY: Duration = Duration::from_millis(250);

@@ -108,19 +108,25 @@ impl Membership {
     }
 
     /// Enter `state` and write the row (best effort: the store may be down).
+    /// Leaving stops the heartbeat first, so a beat does not write an older state
+    /// over `gone` (only a beat's statement already sent could still land later;
+    /// the row then reads `gone` once it is `GONE_AFTER` old).
     pub async fn set(&self, state: NodeState) {
-        self.state.send_replace(state);
-        if let Err(e) = self.store.put_node(&self.current()).await {
-            tracing::warn!(error = %e, state = state.as_str(), "could not write this node's state to the registry");
-        }
-        if state == NodeState::Gone
-            && let Some(task) = self
+        if state == NodeState::Gone {
+            let beat = self
                 .beat
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-        {
-            task.abort();
+                .take();
+            if let Some(task) = beat {
+                task.abort();
+                // Wait until it is dropped: no new beat starts after this.
+                let _ = task.await;
+            }
+        }
+        self.state.send_replace(state);
+        if let Err(e) = self.store.put_node(&self.current()).await {
+            tracing::warn!(error = %e, state = state.as_str(), "could not write this node's state to the registry");
         }
     }
 

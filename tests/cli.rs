@@ -40,7 +40,21 @@ struct Cli<'a> {
     url: String,
 }
 
-impl Cli<'_> {
+impl<'a> Cli<'a> {
+    /// The CLI of `node`, with its config directory in `home`.
+    fn of(home: &'a Path, node: &Node) -> Cli<'a> {
+        Cli {
+            home,
+            url: format!("http://{}", node.addr),
+        }
+    }
+    /// `picloud init` a project `name` in `home`: its folder and its `picloud.toml`.
+    fn init(&self, name: &str) -> (std::path::PathBuf, String) {
+        let project = self.home.join(name);
+        self.ok(&["init", project.to_str().expect("utf-8")]);
+        let manifest = std::fs::read_to_string(project.join("picloud.toml")).expect("read");
+        (project, manifest)
+    }
     fn run(&self, args: &[&str]) -> Output {
         picloud_as(self.home, &self.url, Some(TOKEN), args)
     }
@@ -77,10 +91,7 @@ fn plan_lines(text: &str) -> Vec<&str> {
 #[test]
 fn init_then_deploy_serves_the_endpoint_and_a_second_deploy_has_no_changes() {
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
+    let cli = Cli::of(dir.path(), &node);
     let project = dir.path().join("myapp");
     let project = project.to_str().expect("utf-8 path");
     cli.ok(&["init", project]);
@@ -128,10 +139,7 @@ fn init_then_deploy_serves_the_endpoint_and_a_second_deploy_has_no_changes() {
 #[test]
 fn a_changed_script_and_route_plan_exactly_those_changes_then_apply() {
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
+    let cli = Cli::of(dir.path(), &node);
     let root = dir.path().join("shop");
     std::fs::create_dir_all(root.join("scripts")).expect("mkdir");
     write(
@@ -261,10 +269,7 @@ schedule = "0 0 3 * * *"
 #[test]
 fn a_broken_script_fails_the_plan_naming_file_and_line_and_changes_nothing() {
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
+    let cli = Cli::of(dir.path(), &node);
     let project = dir.path().join("demo");
     let project_arg = project.to_str().expect("utf-8");
     cli.ok(&["init", project_arg]);
@@ -455,10 +460,7 @@ fn tokens_are_created_listed_and_revoked_and_login_keeps_a_private_config() {
 #[test]
 fn events_and_logs_show_what_happened() {
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
+    let cli = Cli::of(dir.path(), &node);
     let project = dir.path().join("seen");
     let project_arg = project.to_str().expect("utf-8");
     cli.ok(&["init", project_arg]);
@@ -518,14 +520,9 @@ fn logs_follow_streams_runs_and_their_log_lines() {
 #[test]
 fn a_signed_webhook_takes_its_secret_from_the_environment() {
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
-    let project = dir.path().join("signed");
+    let cli = Cli::of(dir.path(), &node);
+    let (project, manifest) = cli.init("signed");
     let project_arg = project.to_str().expect("utf-8");
-    cli.ok(&["init", project_arg]);
-    let manifest = std::fs::read_to_string(project.join("picloud.toml")).expect("read");
     write(
         &project.join("picloud.toml"),
         &format!(
@@ -581,10 +578,7 @@ fn every_client_command_has_help_with_an_example() {
 #[test]
 fn modules_domains_names_and_settings_deploy_and_json_reports_the_apply() {
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
+    let cli = Cli::of(dir.path(), &node);
     let root = dir.path().join("full");
     std::fs::create_dir_all(root.join("scripts")).expect("mkdir");
     write(
@@ -683,10 +677,7 @@ event = "order.paid"
 fn events_follow_prints_new_events_as_they_are_appended() {
     use std::io::{BufRead, BufReader};
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
+    let cli = Cli::of(dir.path(), &node);
     let last = node
         .call("GET", "/api/v1/admin/events?limit=1000", TOKEN, None)
         .json()["events"]
@@ -741,10 +732,7 @@ fn deploy_from_a_git_repository_takes_the_branch_s_commit() {
         return;
     }
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
+    let cli = Cli::of(dir.path(), &node);
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).expect("mkdir");
     git(&repo, &["init", "-q", "-b", "main"]);
@@ -900,14 +888,9 @@ fn on_a_terminal_deploy_asks_and_colours_the_plan() {
 #[test]
 fn a_change_the_server_refuses_stops_the_apply_and_says_what_was_done() {
     let (dir, node) = start();
-    let cli = Cli {
-        home: dir.path(),
-        url: format!("http://{}", node.addr),
-    };
-    let project = dir.path().join("ceiling");
+    let cli = Cli::of(dir.path(), &node);
+    let (project, manifest) = cli.init("ceiling");
     let project_arg = project.to_str().expect("utf-8");
-    cli.ok(&["init", project_arg]);
-    let manifest = std::fs::read_to_string(project.join("picloud.toml")).expect("read");
     // Above the server's ceiling: only the server knows its ceilings.
     write(
         &project.join("picloud.toml"),

@@ -500,6 +500,22 @@ fn server_label(t: &ServerTrigger, script: &str) -> String {
     }
 }
 
+/// The server's trigger `t` replaced by the folder's `d` (a trigger cannot be
+/// edited in place), saying which fields differ.
+fn replace_trigger(t: &ServerTrigger, d: &DesiredTrigger) -> Change {
+    let mut c = change(
+        Op::Change,
+        d.spec.kind(),
+        &d.label,
+        Action::ReplaceTrigger {
+            id: t.id.clone(),
+            trigger: d.clone(),
+        },
+    );
+    c.detail = format!(": {}", trigger_fields(t, d).join(", "));
+    c
+}
+
 /// What differs between a server trigger and the folder's: `field "a" → "b"`.
 fn trigger_fields(t: &ServerTrigger, d: &DesiredTrigger) -> Vec<String> {
     let mut out = Vec::new();
@@ -554,17 +570,7 @@ fn plan_triggers(
             Some(i) => {
                 let t = unmatched_server.remove(i);
                 if t.max_attempts != d.max_attempts {
-                    let mut c = change(
-                        Op::Change,
-                        d.spec.kind(),
-                        &d.label,
-                        Action::ReplaceTrigger {
-                            id: t.id.clone(),
-                            trigger: d.clone(),
-                        },
-                    );
-                    c.detail = format!(": {}", trigger_fields(t, d).join(", "));
-                    b.triggers_added.push(c);
+                    b.triggers_added.push(replace_trigger(t, d));
                 } else if t.enabled != d.enabled {
                     let mut c = change(
                         Op::Change,
@@ -595,19 +601,7 @@ fn plan_triggers(
             .get_mut(&(d.spec.kind(), d.script.clone()))
             .and_then(|v| (!v.is_empty()).then(|| v.remove(0)));
         match old {
-            Some(t) => {
-                let mut c = change(
-                    Op::Change,
-                    d.spec.kind(),
-                    &d.label,
-                    Action::ReplaceTrigger {
-                        id: t.id.clone(),
-                        trigger: d.clone(),
-                    },
-                );
-                c.detail = format!(": {}", trigger_fields(t, d).join(", "));
-                b.triggers_added.push(c);
-            }
+            Some(t) => b.triggers_added.push(replace_trigger(t, d)),
             None => b.triggers_added.push(change(
                 Op::Add,
                 d.spec.kind(),

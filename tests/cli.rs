@@ -308,11 +308,8 @@ fn a_broken_script_fails_the_plan_naming_file_and_line_and_changes_nothing() {
 #[test]
 fn exit_codes_say_what_went_wrong_in_one_line() {
     let (dir, node) = start();
-    let url = format!("http://{}", node.addr);
-    let cli = Cli {
-        home: dir.path(),
-        url: url.clone(),
-    };
+    let cli = Cli::of(dir.path(), &node);
+    let url = cli.url.clone();
     let project = dir.path().join("codes");
     let project_arg = project.to_str().expect("utf-8");
     cli.ok(&["init", project_arg]);
@@ -377,11 +374,8 @@ fn exit_codes_say_what_went_wrong_in_one_line() {
 #[test]
 fn tokens_are_created_listed_and_revoked_and_login_keeps_a_private_config() {
     let (dir, node) = start();
-    let url = format!("http://{}", node.addr);
-    let cli = Cli {
-        home: dir.path(),
-        url: url.clone(),
-    };
+    let cli = Cli::of(dir.path(), &node);
+    let url = cli.url.clone();
     let token = cli.ok(&["token", "create", "ci", "--scope", "apps:read"]);
     let token = token.trim().to_owned();
     assert!(!token.is_empty());
@@ -481,11 +475,8 @@ fn events_and_logs_show_what_happened() {
 fn logs_follow_streams_runs_and_their_log_lines() {
     use std::io::{BufRead, BufReader};
     let (dir, node) = start();
-    let url = format!("http://{}", node.addr);
-    let cli = Cli {
-        home: dir.path(),
-        url: url.clone(),
-    };
+    let cli = Cli::of(dir.path(), &node);
+    let url = cli.url.clone();
     let project = dir.path().join("tail");
     let project_arg = project.to_str().expect("utf-8");
     cli.ok(&["init", project_arg]);
@@ -828,11 +819,8 @@ fn on_a_terminal_deploy_asks_and_colours_the_plan() {
         return;
     }
     let (dir, node) = start();
-    let url = format!("http://{}", node.addr);
-    let cli = Cli {
-        home: dir.path(),
-        url: url.clone(),
-    };
+    let cli = Cli::of(dir.path(), &node);
+    let url = cli.url.clone();
     let project = dir.path().join("tty");
     let project_arg = project.to_str().expect("utf-8");
     cli.ok(&["init", project_arg]);

@@ -102,6 +102,9 @@ pub struct TokenOwner {
 
 pub struct Catalog {
     position: watch::Sender<i64>,
+    /// Someone waits for a position (`wait_for`): the follower reads at once
+    /// instead of letting commits gather (see `projector::follow_catalog`).
+    pub(crate) awaited: tokio::sync::Notify,
     apps: DashMap<String, Arc<AppEntry>>,
     slugs: DashMap<String, String>,
     domains: DashMap<String, String>,
@@ -124,6 +127,7 @@ impl Catalog {
     pub fn new() -> Catalog {
         Catalog {
             position: watch::channel(0).0,
+            awaited: tokio::sync::Notify::new(),
             apps: DashMap::new(),
             slugs: DashMap::new(),
             domains: DashMap::new(),
@@ -143,6 +147,10 @@ impl Catalog {
     /// Wait until the catalog has applied `position` (read-your-writes). False on timeout.
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
         let mut rx = self.position.subscribe();
+        if *rx.borrow() >= position {
+            return true;
+        }
+        self.awaited.notify_one();
         let reached = rx.wait_for(|p| *p >= position);
         matches!(tokio::time::timeout(timeout, reached).await, Ok(Ok(_)))
     }

@@ -14,6 +14,7 @@
 //! this one after a restart) claims the rows again, so delivery is at least once.
 //! If two nodes both ran a delivery, the expected version lets one record it.
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use picloud_events::domain::{
 use picloud_events::{Delivery, ExpectedVersion, Metadata, NodeState, StoreError};
 use picloud_sandbox::{HttpRequest, RunInput};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::executor::SubmitError;
@@ -51,6 +52,10 @@ const OVERLOADED_DELAY: Duration = Duration::from_millis(250);
 const ERROR_DELAY: Duration = Duration::from_secs(1);
 /// Events of one invocation stream read at most (a request, its attempts, redrives).
 const STREAM_LIMIT: usize = 10_000;
+/// How long the dispatcher waits at start (and a leaving node before it hands
+/// back its leases) for the outbox projection to write the rows of requests
+/// this node accepted to run itself.
+pub(crate) const CATCH_UP_WAIT: Duration = Duration::from_secs(30);
 
 pub struct Dispatcher;
 
@@ -62,6 +67,83 @@ pub enum DispatcherMsg {
 pub struct DispatcherState {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+}
+
+/// The deliveries a node runs at once: the rows its dispatcher claims and the
+/// requests it accepted and runs at once (`Runtime::enqueue`), under one bound
+/// (`IN_FLIGHT_PER_SLOT` per executor slot).
+pub struct InFlight {
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    /// Notified whenever a delivery ends (a permit is back).
+    finished: Arc<Notify>,
+    /// Requests are run where they are accepted only once the dispatcher has
+    /// taken back what this node's previous run held (see `dispatch_loop`).
+    open: AtomicBool,
+    /// The log position of the last request this node accepted to run itself:
+    /// its outbox row (leased to this node) exists once the outbox projection
+    /// has passed it.
+    last_local: AtomicI64,
+}
+
+/// A delivery's hold on its permit; dropping it wakes the dispatcher.
+pub struct Running {
+    _permit: OwnedSemaphorePermit,
+    finished: Arc<Notify>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.finished.notify_one();
+    }
+}
+
+impl InFlight {
+    pub fn new(slots: usize) -> InFlight {
+        let capacity = slots.max(1) * IN_FLIGHT_PER_SLOT;
+        InFlight {
+            permits: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            finished: Arc::new(Notify::new()),
+            open: AtomicBool::new(false),
+            last_local: AtomicI64::new(0),
+        }
+    }
+
+    fn try_start(&self) -> Option<Running> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        Some(Running {
+            _permit: permit,
+            finished: self.finished.clone(),
+        })
+    }
+
+    /// A permit for a request this node accepts and runs at once, if a slot can
+    /// take it now (and the node is taking outbox work).
+    pub fn start_local(&self) -> Option<Running> {
+        if !self.open.load(Ordering::Acquire) {
+            return None;
+        }
+        self.try_start()
+    }
+
+    /// Note the log position of a request accepted to run here.
+    pub fn accepted_at(&self, position: i64) {
+        self.last_local.fetch_max(position, Ordering::AcqRel);
+    }
+
+    /// The log position of the last request accepted to run here.
+    pub fn last_local(&self) -> i64 {
+        self.last_local.load(Ordering::Acquire)
+    }
+}
+
+/// How long a delivery stays leased: it may wait in the executor's queue behind
+/// the others in flight (at most `IN_FLIGHT_PER_SLOT` rounds of runs), then run
+/// itself.
+pub fn lease_span(rt: &Runtime) -> Duration {
+    Duration::from_millis(rt.config.ceilings.0.timeout_ms) * (IN_FLIGHT_PER_SLOT as u32 + 1)
+        + LEASE_MARGIN
 }
 
 impl Actor for Dispatcher {
@@ -119,23 +201,47 @@ fn now_micros() -> i64 {
 }
 
 async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool>) {
-    let (mut progress, mut leases, mut membership, idle, capacity) = match runtime.upgrade() {
-        Some(rt) => (
-            rt.outbox_checkpoint.clone(),
-            rt.store.lease_wakeups(),
-            rt.membership.watch(),
-            rt.outbox_idle.clone(),
-            rt.executor.slots.max(1) * IN_FLIGHT_PER_SLOT,
-        ),
-        None => return,
-    };
+    let (mut progress, mut leases, mut membership, idle, permits, finished, capacity) =
+        match runtime.upgrade() {
+            Some(rt) => (
+                rt.outbox_checkpoint.clone(),
+                rt.store.lease_wakeups(),
+                rt.membership.watch(),
+                rt.outbox_idle.clone(),
+                rt.in_flight.permits.clone(),
+                rt.in_flight.finished.clone(),
+                rt.in_flight.capacity,
+            ),
+            None => return,
+        };
     // A draining node takes no new outbox work.
     if *membership.borrow() != NodeState::Up {
         return;
     }
     idle.send_replace(false);
-    // What this node's previous run held when it stopped (or died) is ours again.
-    if let Some(rt) = runtime.upgrade() {
+    // What this node's previous run held when it stopped (or died) is ours again:
+    // once the outbox projection has written the rows of every request it
+    // accepted to run itself (leased to this node), free them. Only at the
+    // node's start: a dispatcher restarted by its supervisor leaves the leases
+    // of the runs still going alone.
+    if let Some(rt) = runtime.upgrade()
+        && !rt.in_flight.open.load(Ordering::Acquire)
+    {
+        let head = rt.store.head_position().await.unwrap_or(0);
+        let caught_up = matches!(
+            tokio::time::timeout(
+                CATCH_UP_WAIT,
+                progress.wait_for(|checkpoint| *checkpoint >= head),
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !caught_up {
+            tracing::warn!(
+                head,
+                "the outbox projection is behind the log; leases of this node's previous run may wait for their end"
+            );
+        }
         match rt.store.release_leases(&rt.config.node_id).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -146,9 +252,8 @@ async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool
                 tracing::warn!(error = %e, "could not take back this node's old leases; they run when they expire")
             }
         }
+        rt.in_flight.open.store(true, Ordering::Release);
     }
-    let permits = Arc::new(Semaphore::new(capacity));
-    let finished = Arc::new(Notify::new());
     loop {
         if *stopped.borrow() || *membership.borrow_and_update() != NodeState::Up {
             break;
@@ -157,7 +262,7 @@ async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool
         leases.borrow_and_update();
         let next = {
             let Some(rt) = runtime.upgrade() else { break };
-            match dispatch_due(&rt, &permits, &finished).await {
+            match dispatch_due(&rt).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e, "dispatcher: store error; retrying");
@@ -193,23 +298,17 @@ async fn dispatch_loop(runtime: Weak<Runtime>, mut stopped: watch::Receiver<bool
             _ = stopped.changed() => {}
         }
     }
-    // Drain: let the runs in flight record their outcome.
+    // Drain: let the runs in flight record their outcome (those started where
+    // they were accepted too: a draining node accepts none).
     let _ = permits.acquire_many(capacity as u32).await;
     idle.send_replace(true);
+    drop(finished);
 }
 
 /// Claim and start what is due; answer when to look again (`None`: only when
 /// woken).
-async fn dispatch_due(
-    rt: &Arc<Runtime>,
-    permits: &Arc<Semaphore>,
-    finished: &Arc<Notify>,
-) -> Result<Option<i64>, StoreError> {
-    // A claimed row may wait in the executor's queue behind the others in flight
-    // (at most `IN_FLIGHT_PER_SLOT` rounds of runs), then run itself.
-    let lease = Duration::from_millis(rt.config.ceilings.0.timeout_ms)
-        * (IN_FLIGHT_PER_SLOT as u32 + 1)
-        + LEASE_MARGIN;
+async fn dispatch_due(rt: &Arc<Runtime>) -> Result<Option<i64>, StoreError> {
+    let lease = lease_span(rt);
     loop {
         let now = now_micros();
         match rt.store.next_delivery_at().await? {
@@ -217,7 +316,7 @@ async fn dispatch_due(
             Some(at) if at > now => return Ok(Some(at)),
             Some(_) => {}
         }
-        let free = permits.available_permits();
+        let free = rt.in_flight.permits.available_permits();
         if free == 0 {
             // A finishing run wakes the loop.
             return Ok(None);
@@ -244,22 +343,21 @@ async fn dispatch_due(
             return Ok(rt.store.next_delivery_at().await?.filter(|at| *at > now));
         }
         for delivery in claimed {
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                // Cannot happen (claimed at most `free`); hand it back.
+            let Some(running) = rt.in_flight.try_start() else {
+                // A request accepted here took the permit meanwhile: hand the
+                // row back.
                 rt.store
                     .postpone_delivery(&delivery.invocation_id, &rt.config.node_id, now)
                     .await?;
                 continue;
             };
             let rt = rt.clone();
-            let finished = finished.clone();
             tokio::spawn(async move {
                 let id = delivery.invocation_id.clone();
                 if let Err(e) = deliver(&rt, delivery).await {
                     tracing::warn!(invocation = %id, error = %e, "delivery not recorded; it runs again when its lease ends");
                 }
-                drop(permit);
-                finished.notify_one();
+                drop(running);
             });
         }
     }
@@ -295,6 +393,54 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
         // The row is stale (the projection is about to move it): nothing to do.
         return Ok(());
     }
+    attempt(rt, &state, &stream, stage, false).await
+}
+
+/// Run, at once, a request this node accepted (`Runtime::enqueue`) — its
+/// `InvocationRequested` at `version` of its stream, appended at `position` —
+/// and append its outcome. No claim and no read: the request is at hand and its
+/// outbox row is leased to this node. `running` is its permit.
+pub fn run_accepted(rt: Arc<Runtime>, request: InvocationRequest, version: u64, running: Running) {
+    rt.metrics.outbox_delivery();
+    tokio::spawn(async move {
+        let stream = stream::invocation(&request.id);
+        let state = InvocationState {
+            request,
+            attempts: 0,
+            status: InvocationStatus::Queued,
+            version,
+        };
+        let stage = std::time::Instant::now();
+        if let Err(e) = attempt(&rt, &state, &stream, stage, true).await {
+            tracing::warn!(invocation = %state.request.id, error = %e, "delivery not recorded; it runs again when its lease ends");
+        }
+        drop(running);
+    });
+}
+
+/// Wait until the outbox rows of the requests this node accepted to run itself
+/// exist (the outbox projection passed the last; bounded), so a change to their
+/// lease finds them.
+pub(crate) async fn row_written(rt: &Runtime) {
+    let position = rt.in_flight.last_local();
+    let mut progress = rt.outbox_checkpoint.clone();
+    let _ = tokio::time::timeout(
+        CATCH_UP_WAIT,
+        progress.wait_for(|checkpoint| *checkpoint >= position),
+    )
+    .await;
+}
+
+/// Run one attempt of a pending invocation and append its outcome, expecting
+/// the stream at `state.version`. `accepted`: the request was accepted here and
+/// its outbox row may not be written yet.
+async fn attempt(
+    rt: &Runtime,
+    state: &InvocationState,
+    stream: &str,
+    mut stage: std::time::Instant,
+    accepted: bool,
+) -> Result<(), StoreError> {
     let request = &state.request;
     let attempt = state.attempts + 1;
     let metadata = Metadata {
@@ -321,6 +467,9 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
         {
             Ok(ran) => ran,
             Err(SubmitError::Overloaded | SubmitError::ShuttingDown) => {
+                if accepted {
+                    row_written(rt).await;
+                }
                 let until = now_micros() + OVERLOADED_DELAY.as_micros() as i64;
                 return rt
                     .store
@@ -366,7 +515,7 @@ async fn deliver(rt: &Runtime, delivery: Delivery) -> Result<(), StoreError> {
     let appended = rt
         .store
         .append(
-            &stream,
+            stream,
             ExpectedVersion::Exact(state.version),
             vec![encode(&event, &metadata)],
         )

@@ -87,6 +87,15 @@ impl Membership {
         row
     }
 
+    /// Write this node's row, `up`, before it serves (its address comes with
+    /// `join`): the outbox rows of requests it runs where it accepts them are
+    /// leased to a node the registry knows.
+    pub async fn register(&self) {
+        if let Err(e) = self.store.put_node(&self.current()).await {
+            tracing::warn!(error = %e, "could not register this node in the cluster registry");
+        }
+    }
+
     /// Register as serving at `address`, and (PostgreSQL) start beating.
     pub async fn join(self: &Arc<Self>, address: &str) {
         self.row

@@ -27,6 +27,14 @@ pub const CATALOG_SNAPSHOT: &str = "catalog-v5";
 /// Events applied between two catalog snapshots.
 const SNAPSHOT_EVERY: i64 = 1000;
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
+/// After a wake-up, how long the catalog lets commits gather before it reads
+/// them, unless a request waits for a position (`Catalog::wait_for`: a command's
+/// read-your-writes, an admin request's sync with the cluster), which cuts the
+/// wait short. Under load almost every commit is an invocation's, which the
+/// catalog skips: reading once per commit, every node of a cluster spent a
+/// query per commit on nothing. Another node's deploy still serves here within
+/// a few milliseconds.
+const SETTLE: Duration = Duration::from_millis(5);
 
 /// Follow the log into the in-memory catalog until `shutdown` turns true.
 pub async fn follow_catalog(
@@ -52,6 +60,12 @@ pub async fn follow_catalog(
             changed = wake.changed() => changed.is_err(),
             _ = shutdown.wait_for(|stop| *stop) => true,
         };
+        if !stopping {
+            tokio::select! {
+                _ = tokio::time::sleep(SETTLE) => {}
+                _ = catalog.awaited.notified() => {}
+            }
+        }
         if stopping {
             // Snapshot on the way out (only this task applies events, so state and
             // position agree) to keep the next start-up short.

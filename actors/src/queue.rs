@@ -111,6 +111,7 @@ impl Queue for OutboxQueue {
                     idempotency_key: format!("event:{}:{id}", from.invocation_id),
                     requested_at: now,
                     depth: from.depth + 1,
+                    lease: None,
                 }
             })
             .collect();
@@ -153,6 +154,7 @@ impl Queue for OutboxQueue {
             idempotency_key: format!("later:{}:{id}", from.invocation_id),
             requested_at: Utc::now(),
             depth: from.depth + 1,
+            lease: None,
         };
         self.store(&rt, vec![request], from)?;
         Ok(id)

@@ -2,7 +2,7 @@
 //! recorder and the actors, started together under one supervisor. The API holds
 //! an `Arc<Runtime>` and nothing else.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -154,6 +154,11 @@ pub struct Runtime {
     /// `true` while the dispatcher has no run in flight and claims nothing (it
     /// is not running, or it stopped claiming to drain and its runs ended).
     pub(crate) outbox_idle: watch::Sender<bool>,
+    /// The deliveries this node runs at once (claimed rows and requests run
+    /// where they were accepted).
+    pub(crate) in_flight: crate::dispatcher::InFlight,
+    /// This runtime, for the tasks it spawns.
+    me: std::sync::OnceLock<Weak<Runtime>>,
     supervisor: ActorRef<SupervisorMsg>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -250,6 +255,7 @@ impl Runtime {
             let _ = supervisor_task.await;
         });
 
+        let executor_slots = executor.slots;
         let membership = Arc::new(crate::node::Membership::new(
             store.clone(),
             executor.stats.clone(),
@@ -270,10 +276,14 @@ impl Runtime {
             rebuilds,
             membership,
             outbox_idle: watch::channel(true).0,
+            in_flight: crate::dispatcher::InFlight::new(executor_slots),
+            me: std::sync::OnceLock::new(),
             supervisor,
             tasks: Mutex::new(vec![recorder_task, supervisor_join]),
         });
         queue.attach(Arc::downgrade(&runtime));
+        let _ = runtime.me.set(Arc::downgrade(&runtime));
+        runtime.membership.register().await;
         let dispatcher_spec: ChildSpec = {
             let runtime = Arc::downgrade(&runtime);
             Arc::new(move |parent| {
@@ -412,16 +422,38 @@ impl Runtime {
 
     /// Queue an asynchronous invocation: `InvocationRequested` on its own stream,
     /// in one transaction with `with` (the cause's own writes, e.g. a webhook's
-    /// dedupe claim). The dispatcher of some node runs it.
+    /// dedupe claim). When this node has a delivery permit free it runs the
+    /// request itself at once: the request carries a lease to this node (its
+    /// outbox row is written leased, so no dispatcher claims it), and neither a
+    /// claim nor a read of the stream is needed. Otherwise the dispatcher of
+    /// some node runs it from the outbox.
     pub async fn enqueue(
         &self,
-        request: InvocationRequest,
+        mut request: InvocationRequest,
         metadata: &Metadata,
         with: Vec<StreamWrite>,
     ) -> Result<i64, StoreError> {
+        let here = match self.me.get().and_then(Weak::upgrade) {
+            Some(me) if self.membership.state() == NodeState::Up => {
+                self.in_flight.start_local().map(|running| (me, running))
+            }
+            _ => None,
+        };
+        if here.is_some() {
+            let span = crate::dispatcher::lease_span(self);
+            request.lease = Some(picloud_events::DeliveryLease {
+                node: self.config.node_id.clone(),
+                until: Utc::now().timestamp_micros() + span.as_micros() as i64,
+            });
+        }
+        let local = here.map(|(me, running)| (me, running, request.clone()));
         let mut writes = vec![Runtime::request_write(request, metadata)];
         writes.extend(with);
         let appended = self.store.append_many(writes).await?;
+        if let (Some((me, running, request)), Some(first)) = (local, appended.first()) {
+            self.in_flight.accepted_at(first.last_position);
+            crate::dispatcher::run_accepted(me, request, first.last_version, running);
+        }
         Ok(appended.iter().map(|a| a.last_position).max().unwrap_or(0))
     }
 
@@ -692,6 +724,9 @@ impl Runtime {
     /// the drain did not finish: other nodes claim them at once) and mark it
     /// `gone`.
     pub async fn leave(&self) {
+        // The rows of the requests it accepted to run itself are written leased
+        // to it: let them exist first, so they are freed too.
+        crate::dispatcher::row_written(self).await;
         match self.store.release_leases(&self.config.node_id).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deliveries = n, "handed back unfinished outbox deliveries"),

@@ -274,6 +274,7 @@ async fn step(
         idempotency_key: format!("cron:{}:{}", trigger.id, due.timestamp_micros()),
         requested_at: due,
         depth: 0,
+        lease: None,
     };
     let claim = StreamWrite {
         stream: stream::cron(&trigger.id),

@@ -292,6 +292,7 @@ async fn a_queued_invocation_whose_script_is_gone_dies_without_retrying() {
         idempotency_key: format!("test:{id}"),
         requested_at: Utc::now(),
         depth: 0,
+        lease: None,
     };
     app.runtime
         .enqueue(request, &picloud_events::Metadata::default(), Vec::new())
@@ -300,4 +301,61 @@ async fn a_queued_invocation_whose_script_is_gone_dies_without_retrying() {
     let doc = wait_status(&app, &id, "dead").await;
     assert_eq!(doc["attempts"], 1, "never retried: {doc}");
     assert_eq!(doc["error"]["code"], "script_not_found", "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_runs_where_it_was_accepted_and_no_other_node_claims_it_meanwhile() {
+    let app = app().await;
+    // Two seconds of work, then a failure: the first attempt is still running
+    // while its outbox row exists.
+    let slow = app
+        .deploy(
+            "held",
+            "loop {}",
+            Some(json!({"timeout_ms": 2000, "max_operations": 1_000_000_000_u64})),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let id = invoke_async(&app, &slow, json!({})).await;
+    let store = &app.runtime.store;
+    // The outbox projection writes its row leased to this node: the earliest a
+    // row becomes claimable is the end of that lease, far beyond the run.
+    let mut next = None;
+    for _ in 0..500 {
+        next = store.next_delivery_at().await.expect("next");
+        if next.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let next = next.expect("the outbox row is written");
+    let now = Utc::now().timestamp_micros();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the row was seen while the run goes on"
+    );
+    assert!(
+        next > now + 10_000_000,
+        "leased for the run (next claimable in {} µs)",
+        next - now
+    );
+    let taken = store
+        .claim_deliveries("another-node", now, now + 60_000_000, 10)
+        .await
+        .expect("claim");
+    assert!(taken.is_empty(), "claimed while it runs here: {taken:?}");
+    // The attempt ends (out of time) and is recorded once, as attempt 1.
+    let mut doc = wait_status(&app, &id, "queued").await;
+    for _ in 0..500 {
+        if doc["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        doc = app
+            .admin("GET", &format!("/api/v1/admin/invocations/{id}"), None)
+            .await
+            .json();
+    }
+    assert_eq!(doc["attempts"], 1, "{doc}");
+    assert_eq!(doc["last_status"], "timed_out", "{doc}");
 }

@@ -39,5 +39,5 @@ pub use event::{
     StreamWrite,
 };
 pub use kv::{KvEntry, KvError};
-pub use readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
+pub use readmodel::{Delivery, DeliveryLease, Doc, DocQuery, EncodedDoc, RowOp};
 pub use store::{Backend, ReadAll, ReadSelected, Selection, Store, open, sqlite_url};

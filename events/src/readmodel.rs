@@ -59,7 +59,8 @@ pub enum RowOp {
         collection: String,
         key: String,
     },
-    /// Insert or replace an outbox row (clearing any lease on it).
+    /// Insert or replace an outbox row, with the row's own lease (none: any lease
+    /// on it is cleared).
     PutDelivery(Delivery),
     /// Remove an outbox row, leased or not.
     DeleteDelivery {
@@ -82,6 +83,20 @@ pub struct Delivery {
     pub attempt: u32,
     /// When it may run, microseconds since the Unix epoch (UTC).
     pub due_at: i64,
+    /// The lease the row is written with (`PutDelivery`): the node that accepted
+    /// the invocation runs it at once and holds the row meanwhile. A row is
+    /// written unleased when that node is `gone` by then (it died or left before
+    /// the row was projected), so it is claimable at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<DeliveryLease>,
+}
+
+/// A node's hold on an outbox row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryLease {
+    pub node: String,
+    /// Microseconds since the Unix epoch (UTC).
+    pub until: i64,
 }
 
 /// A page of one collection, newest first (`ORDER BY sort DESC, key DESC`).

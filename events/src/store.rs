@@ -21,6 +21,7 @@ use crate::readmodel::{Delivery, Doc, DocQuery, EncodedDoc, RowOp};
 #[macro_use]
 mod kv_sql;
 pub mod conformance;
+mod fold;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

@@ -167,6 +167,7 @@ conformance!(
     import_of_an_impossible_log_is_refused,
     deliveries_are_claimed_once_when_due_and_again_after_the_lease,
     nodes_are_registered_updated_and_listed_oldest_first,
+    a_row_is_written_leased_to_its_node_unless_that_node_is_gone,
     a_silent_node_is_reaped_once_and_its_leases_freed,
     releasing_a_nodes_leases_wakes_the_dispatchers,
     next_delivery_at_is_the_earliest_due_row_or_lease_end,
@@ -1097,6 +1098,7 @@ async fn leases_freed_on_one_node_wake_the_dispatchers_of_another() {
             stream_version: 1,
             attempt: 0,
             due_at: 1_000,
+            lease: None,
         };
         a.apply("outbox", vec![picloud_events::RowOp::PutDelivery(row)], 1)
             .await

@@ -154,6 +154,7 @@ async fn accept(state: &ApiState, id: &str, req: Request) -> Result<Response, Ap
         ),
         requested_at: Utc::now(),
         depth: 0,
+        lease: None,
     };
     let metadata = Metadata {
         actor: Some("webhook".into()),

@@ -389,6 +389,7 @@ pub async fn invoke(
             idempotency_key: format!("async:{invocation_id}"),
             requested_at: chrono::Utc::now(),
             depth: 0,
+            lease: None,
         };
         state
             .runtime

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{DomainEvent, decode};
 use crate::event::RecordedEvent;
 use crate::projection::Projection;
-use crate::readmodel::{Delivery, Doc, EncodedDoc, RowOp};
+use crate::readmodel::{Delivery, DeliveryLease, Doc, EncodedDoc, RowOp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -128,7 +128,22 @@ pub struct InvocationRequest {
     /// How many asynchronous hops led here (an emit from an emitted run is 2 …).
     #[serde(default)]
     pub depth: u32,
+    /// Set when the node that accepted the request runs it at once (it had a free
+    /// slot): its outbox row is written leased to that node until then, so no
+    /// other node claims it meanwhile. If that node dies or leaves first, its
+    /// leases are freed (or the row is written unleased when it is already gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<DeliveryLease>,
 }
+
+/// How long the stored invocation read models let commits gather after a
+/// wake-up (`Projection::settle`). Neither is on a request's path: a request is
+/// run where it is accepted, and its record's document follows the log a few
+/// milliseconds later. Under load an invocation's request and outcome then
+/// often fall in one batch (one document written, its outbox row only
+/// deleted), and on a cluster every node reads and tries each batch once
+/// instead of per commit.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Runs of one app recorded together (at most `RUNS_PER_EVENT` per event).
 pub const RUNS_PER_EVENT: usize = 64;
@@ -265,6 +280,10 @@ impl Projection for InvocationsProjection {
         Some(Self::RUN_RECORD)
     }
 
+    fn settle(&self) -> std::time::Duration {
+        SETTLE
+    }
+
     fn apply(&self, event: &RecordedEvent) -> Vec<RowOp> {
         let Some(decoded) = decode::<InvocationEvent>(event) else {
             return Vec::new();
@@ -391,6 +410,10 @@ impl Projection for OutboxProjection {
         Some(InvocationsProjection::RUN_RECORD)
     }
 
+    fn settle(&self) -> std::time::Duration {
+        SETTLE
+    }
+
     fn apply(&self, event: &RecordedEvent) -> Vec<RowOp> {
         let id = || {
             event
@@ -399,17 +422,22 @@ impl Projection for OutboxProjection {
                 .unwrap_or(&event.stream)
                 .to_owned()
         };
-        let put = |app: &str, attempt: u32, due: DateTime<Utc>| {
-            vec![RowOp::PutDelivery(Delivery {
-                invocation_id: id(),
-                app: app.to_owned(),
-                stream_version: event.version,
-                attempt,
-                due_at: due.timestamp_micros(),
-            })]
-        };
+        let put_leased =
+            |app: &str, attempt: u32, due: DateTime<Utc>, lease: Option<DeliveryLease>| {
+                vec![RowOp::PutDelivery(Delivery {
+                    invocation_id: id(),
+                    app: app.to_owned(),
+                    stream_version: event.version,
+                    attempt,
+                    due_at: due.timestamp_micros(),
+                    lease,
+                })]
+            };
+        let put = |app: &str, attempt: u32, due: DateTime<Utc>| put_leased(app, attempt, due, None);
         match decode::<InvocationEvent>(event) {
-            Some(InvocationEvent::InvocationRequested(r)) => put(&r.app_id, 0, r.requested_at),
+            Some(InvocationEvent::InvocationRequested(r)) => {
+                put_leased(&r.app_id, 0, r.requested_at, r.lease)
+            }
             Some(InvocationEvent::InvocationAttemptFailed {
                 record,
                 next_attempt_at,
@@ -464,6 +492,7 @@ mod tests {
             idempotency_key: "k".into(),
             requested_at: chrono::Utc::now(),
             depth: 0,
+            lease: None,
         };
         let new = encode(
             &InvocationEvent::InvocationRequested(request),

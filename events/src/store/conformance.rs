@@ -31,6 +31,7 @@ pub use append::{
     append_with_stale_expected_version_is_a_conflict, empty_append_is_invalid,
 };
 pub use cluster::{
+    a_row_is_written_leased_to_its_node_unless_that_node_is_gone,
     a_silent_node_is_reaped_once_and_its_leases_freed,
     nodes_are_registered_updated_and_listed_oldest_first,
     releasing_a_nodes_leases_wakes_the_dispatchers,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
 use crate::event::{EncodedEvent, EventFilter, ExpectedVersion, RecordedEvent, StreamWrite};
-use crate::readmodel::{Doc, DocQuery, EncodedDoc, RowOp};
+use crate::readmodel::{Doc, DocQuery, EncodedDoc};
 use crate::store::Selection;
 use crate::upcast::upcast;
 
@@ -408,56 +408,22 @@ pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE projec
 pub(crate) const PUT_DOC_ON_CONFLICT: &str = "ON CONFLICT (collection, key) DO UPDATE SET \
      projection = excluded.projection, app = excluded.app, sort = excluded.sort, \
      tag1 = excluded.tag1, tag2 = excluded.tag2, body = excluded.body";
-/// A projection's ops, each run of consecutive `Put`s gathered for one multi-row
-/// upsert.
-#[derive(Debug, PartialEq)]
-pub(crate) enum OpRun {
-    /// Documents to insert or replace, one per (collection, key).
-    Puts(Vec<Doc>),
-    One(RowOp),
-}
-
-/// Gather runs of consecutive `Put`s, in order. Within a run only the last `Put`
-/// of a key counts (each replaces the whole document), so each run keeps one per
-/// key: a PostgreSQL upsert may not touch the same row twice.
-pub(crate) fn gather_puts(ops: Vec<RowOp>) -> Vec<OpRun> {
-    fn close(run: &mut Vec<Doc>, out: &mut Vec<OpRun>) {
-        if run.is_empty() {
-            return;
-        }
-        let mut seen = HashSet::with_capacity(run.len());
-        let mut kept: Vec<Doc> = std::mem::take(run)
-            .into_iter()
-            .rev()
-            .filter(|d| seen.insert((d.collection.clone(), d.key.clone())))
-            .collect();
-        kept.reverse();
-        out.push(OpRun::Puts(kept));
-    }
-    let mut out = Vec::new();
-    let mut run = Vec::new();
-    for op in ops {
-        match op {
-            RowOp::Put(doc) => run.push(doc),
-            other => {
-                close(&mut run, &mut out);
-                out.push(OpRun::One(other));
-            }
-        }
-    }
-    close(&mut run, &mut out);
-    out
-}
-
 pub(crate) const DELETE_DOC: &str = "DELETE FROM read_models WHERE collection = $1 AND key = $2";
 pub(crate) const DELETE_COLLECTION: &str = "DELETE FROM read_models WHERE collection = $1";
 
+/// Insert or replace one outbox row (SQLite). `$6`/`$7` are the lease it is
+/// written with (both NULL for none); a lease of a node that is `gone` (or
+/// unknown) is left out, so the row is claimable at once.
 pub(crate) const PUT_DELIVERY: &str = "INSERT INTO deliveries \
      (invocation_id, app, stream_version, attempt, due_at, lease_owner, lease_until) \
-     VALUES ($1, $2, $3, $4, $5, NULL, NULL) \
+     VALUES ($1, $2, $3, $4, $5, \
+         (SELECT id FROM nodes WHERE id = $6 AND state <> 'gone'), \
+         CASE WHEN EXISTS (SELECT 1 FROM nodes WHERE id = $6 AND state <> 'gone') \
+             THEN $7 END) \
      ON CONFLICT (invocation_id) DO UPDATE SET app = excluded.app, \
      stream_version = excluded.stream_version, attempt = excluded.attempt, \
-     due_at = excluded.due_at, lease_owner = NULL, lease_until = NULL";
+     due_at = excluded.due_at, lease_owner = excluded.lease_owner, \
+     lease_until = excluded.lease_until";
 pub(crate) const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE invocation_id = $1";
 pub(crate) const DELETE_DELIVERIES: &str = "DELETE FROM deliveries";
 
@@ -513,6 +479,7 @@ where
         attempt: u32::try_from(attempt)
             .map_err(|_| StoreError::corrupt("delivery attempt out of range"))?,
         due_at: row.try_get(4)?,
+        lease: None,
     })
 }
 // The cluster's node registry (migration 0011, `crate::cluster`).
@@ -659,49 +626,6 @@ mod tests {
                 .contains("collection = $1 AND collection <> 'invocations' ORDER BY")
         );
         assert!(!doc_query(&query(UNSORTED_COLLECTION)).sql.contains("<>"));
-    }
-
-    #[test]
-    fn puts_are_gathered_per_run_keeping_the_last_of_a_key() {
-        let put = |key: &str, sort: i64| {
-            RowOp::Put(Doc {
-                collection: "c".into(),
-                key: key.into(),
-                app: None,
-                sort,
-                tag1: None,
-                tag2: None,
-                body: serde_json::json!({}),
-            })
-        };
-        let docs = |ops: Vec<RowOp>| {
-            ops.into_iter()
-                .map(|op| match op {
-                    RowOp::Put(d) => d,
-                    other => panic!("not a put: {other:?}"),
-                })
-                .collect::<Vec<_>>()
-        };
-        let delete = RowOp::Delete {
-            collection: "c".into(),
-            key: "a".into(),
-        };
-        let runs = gather_puts(vec![
-            put("a", 1),
-            put("b", 2),
-            put("a", 3),
-            delete.clone(),
-            put("a", 4),
-        ]);
-        assert_eq!(
-            runs,
-            vec![
-                OpRun::Puts(docs(vec![put("b", 2), put("a", 3)])),
-                OpRun::One(delete),
-                OpRun::Puts(docs(vec![put("a", 4)])),
-            ]
-        );
-        assert_eq!(gather_puts(vec![]), vec![]);
     }
 
     #[test]

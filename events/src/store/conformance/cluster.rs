@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::{NodeRow, NodeState};
-use crate::readmodel::{Delivery, RowOp};
+use crate::readmodel::{Delivery, DeliveryLease, RowOp};
 use crate::store::Store;
 
 fn node(id: &str, started_at: i64, last_seen_at: i64, state: NodeState) -> NodeRow {
@@ -29,6 +29,7 @@ fn delivery(id: &str) -> Delivery {
         stream_version: 1,
         attempt: 0,
         due_at: 1_000,
+        lease: None,
     }
 }
 
@@ -163,5 +164,70 @@ pub async fn releasing_a_nodes_leases_wakes_the_dispatchers(store: Arc<dyn Store
             .expect("claim")
             .len(),
         1
+    );
+}
+
+pub async fn a_row_is_written_leased_to_its_node_unless_that_node_is_gone(store: Arc<dyn Store>) {
+    store
+        .put_node(&node("runner", 1, 100, NodeState::Up))
+        .await
+        .expect("put");
+    store
+        .put_node(&node("left", 2, 100, NodeState::Gone))
+        .await
+        .expect("put");
+    let leased = |id: &str, node: &str| {
+        RowOp::PutDelivery(Delivery {
+            lease: Some(DeliveryLease {
+                node: node.into(),
+                until: 5_000,
+            }),
+            ..delivery(id)
+        })
+    };
+    let ops = vec![
+        leased("held", "runner"),
+        leased("orphan", "left"),
+        leased("stranger", "never-registered"),
+    ];
+    store.apply("outbox", ops, 1).await.expect("apply");
+    // The live node holds its row until the lease ends; the others are free.
+    let mut taken: Vec<String> = store
+        .claim_deliveries("other", 2_000, 1_000_000, 10)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|d| d.invocation_id)
+        .collect();
+    taken.sort();
+    assert_eq!(taken, vec!["orphan".to_owned(), "stranger".to_owned()]);
+    assert_eq!(
+        store.next_delivery_at().await.expect("next"),
+        Some(5_000),
+        "the held row is claimable when its lease ends"
+    );
+    // The runner leaving frees it at once.
+    assert_eq!(store.release_leases("runner").await.expect("release"), 1);
+    let freed = store
+        .claim_deliveries("other", 2_001, 1_000_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(freed.len(), 1);
+    assert_eq!(freed[0].invocation_id, "held");
+
+    // Deleted in the batch that put it: gone, whatever came before.
+    let ops = vec![
+        leased("brief", "runner"),
+        RowOp::DeleteDelivery {
+            invocation_id: "brief".into(),
+        },
+        RowOp::DeleteDelivery {
+            invocation_id: "held".into(),
+        },
+    ];
+    store.apply("outbox", ops, 2).await.expect("apply");
+    assert_eq!(
+        store.next_delivery_at().await.expect("next"),
+        Some(1_000_000)
     );
 }

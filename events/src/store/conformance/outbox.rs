@@ -15,6 +15,7 @@ fn row(id: &str, due_at: i64) -> Delivery {
         stream_version: 1,
         attempt: 0,
         due_at,
+        lease: None,
     }
 }
 

@@ -3,11 +3,14 @@
 //! applying the same projection take turns, and the second finds the batch
 //! already applied.
 
+use std::collections::HashMap;
+
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use crate::error::StoreError;
-use crate::readmodel::{self, Doc, EncodedDoc, RowOp};
-use crate::store::sql::{self, OpRun};
+use crate::readmodel::{self, Delivery, Doc, EncodedDoc, RowOp};
+use crate::store::fold::{self, DocKey};
+use crate::store::sql;
 
 pub(super) async fn apply(
     pool: &PgPool,
@@ -29,55 +32,25 @@ pub(super) async fn apply(
         // Already applied (a re-delivery): change nothing.
         return Ok(());
     }
-    for run in sql::gather_puts(ops) {
-        let op = match run {
-            OpRun::Puts(docs) => {
-                let docs: Vec<EncodedDoc> = docs.into_iter().map(EncodedDoc::from).collect();
-                put_many(&mut tx, projection, &docs).await?;
-                continue;
-            }
-            OpRun::One(op) => op,
-        };
-        match op {
-            RowOp::Put(doc) => put_many(&mut tx, projection, &[doc.into()]).await?,
-            RowOp::Merge(doc) => {
-                let doc = match get_doc(&mut tx, &doc.collection, &doc.key, true).await? {
-                    Some(stored) => readmodel::merge(stored, doc),
-                    None => doc,
-                };
-                put_many(&mut tx, projection, &[doc.into()]).await?;
-            }
-            RowOp::Delete { collection, key } => {
-                sqlx::query(sql::DELETE_DOC)
-                    .bind(collection)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            RowOp::PutDelivery(d) => {
-                sqlx::query(sql::PUT_DELIVERY)
-                    .bind(&d.invocation_id)
-                    .bind(&d.app)
-                    .bind(sql::to_i64(d.stream_version, "stream_version")?)
-                    .bind(i64::from(d.attempt))
-                    .bind(d.due_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            RowOp::DeleteDelivery { invocation_id } => {
-                sqlx::query(sql::DELETE_DELIVERY)
-                    .bind(invocation_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+    let bases = fold::merge_bases(&ops);
+    let stored = get_docs(&mut tx, &bases).await?;
+    let folded = fold::fold(ops, stored);
+    delete_docs(&mut tx, &folded.delete_docs).await?;
+    let docs: Vec<EncodedDoc> = folded.put_docs.into_iter().map(EncodedDoc::from).collect();
+    put_many(&mut tx, projection, &docs).await?;
+    if !folded.delete_deliveries.is_empty() {
+        sqlx::query(DELETE_DELIVERIES)
+            .bind(&folded.delete_deliveries)
+            .execute(&mut *tx)
+            .await?;
     }
+    put_deliveries(&mut tx, &folded.put_deliveries).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Upsert documents in one statement, one array per column. The keys must be
-/// distinct (`sql::gather_puts` sees to it): an upsert may not touch a row twice.
+/// distinct (`fold::fold` sees to it): an upsert may not touch a row twice.
 pub(super) async fn put_many(
     conn: &mut PgConnection,
     projection: &str,
@@ -167,5 +140,100 @@ pub(super) async fn reset(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The stored documents at `keys`, locked for the merges that start from them.
+async fn get_docs(
+    conn: &mut PgConnection,
+    keys: &[DocKey],
+) -> Result<HashMap<DocKey, Doc>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (collections, names): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(c, k)| (c.as_str(), k.as_str())).unzip();
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {} FROM read_models WHERE (collection, key) IN \
+         (SELECT * FROM unnest($1::TEXT[], $2::TEXT[])) FOR UPDATE",
+        sql::DOC_COLUMNS
+    )))
+    .bind(collections)
+    .bind(names)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let doc = sql::decode_doc(sql::doc_from_row(r)?)?;
+            Ok(((doc.collection.clone(), doc.key.clone()), doc))
+        })
+        .collect()
+}
+
+async fn delete_docs(conn: &mut PgConnection, keys: &[DocKey]) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (collections, names): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(c, k)| (c.as_str(), k.as_str())).unzip();
+    sqlx::query(
+        "DELETE FROM read_models WHERE (collection, key) IN \
+         (SELECT * FROM unnest($1::TEXT[], $2::TEXT[]))",
+    )
+    .bind(collections)
+    .bind(names)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const DELETE_DELIVERIES: &str = "DELETE FROM deliveries WHERE invocation_id = ANY($1)";
+
+/// Upsert outbox rows in one statement, one array per column (ids distinct, as
+/// `fold::fold` leaves them). A row's lease is kept only while its node is not
+/// `gone` (see `sql::PUT_DELIVERY`).
+async fn put_deliveries(conn: &mut PgConnection, rows: &[Delivery]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = rows.len();
+    let mut id = Vec::with_capacity(n);
+    let mut app = Vec::with_capacity(n);
+    let mut version = Vec::with_capacity(n);
+    let mut attempt = Vec::with_capacity(n);
+    let mut due = Vec::with_capacity(n);
+    let mut owner = Vec::with_capacity(n);
+    let mut until = Vec::with_capacity(n);
+    for d in rows {
+        id.push(d.invocation_id.as_str());
+        app.push(d.app.as_str());
+        version.push(sql::to_i64(d.stream_version, "stream_version")?);
+        attempt.push(i64::from(d.attempt));
+        due.push(d.due_at);
+        owner.push(d.lease.as_ref().map(|l| l.node.as_str()));
+        until.push(d.lease.as_ref().map(|l| l.until));
+    }
+    sqlx::query(
+        "INSERT INTO deliveries \
+         (invocation_id, app, stream_version, attempt, due_at, lease_owner, lease_until) \
+         SELECT d.id, d.app, d.v, d.att, d.due, n.id, \
+             CASE WHEN n.id IS NULL THEN NULL ELSE d.until END \
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], \
+                     $6::TEXT[], $7::BIGINT[]) AS d(id, app, v, att, due, owner, until) \
+         LEFT JOIN nodes n ON n.id = d.owner AND n.state <> 'gone' \
+         ON CONFLICT (invocation_id) DO UPDATE SET app = excluded.app, \
+         stream_version = excluded.stream_version, attempt = excluded.attempt, \
+         due_at = excluded.due_at, lease_owner = excluded.lease_owner, \
+         lease_until = excluded.lease_until",
+    )
+    .bind(id)
+    .bind(app)
+    .bind(version)
+    .bind(attempt)
+    .bind(due)
+    .bind(owner)
+    .bind(until)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! Read-model writes on SQLite: a projection's ops and its checkpoint in one
 //! write transaction.
 
+use std::collections::HashMap;
+
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::batch;
 use crate::error::StoreError;
 use crate::readmodel::{self, Doc, EncodedDoc, RowOp};
-use crate::store::sql::{self, OpRun};
+use crate::store::fold;
+use crate::store::sql;
 
 pub(super) async fn apply(
     writer: &SqlitePool,
@@ -28,48 +31,39 @@ pub(super) async fn apply(
         // Already applied (a re-delivery): change nothing.
         return Ok(());
     }
-    for run in sql::gather_puts(ops) {
-        let op = match run {
-            OpRun::Puts(docs) => {
-                let docs: Vec<EncodedDoc> = docs.into_iter().map(EncodedDoc::from).collect();
-                put_many(&mut tx, projection, &docs).await?;
-                continue;
-            }
-            OpRun::One(op) => op,
-        };
-        match op {
-            RowOp::Put(doc) => put(&mut tx, projection, doc).await?,
-            RowOp::Merge(doc) => {
-                let doc = match get_doc(&mut tx, &doc.collection, &doc.key).await? {
-                    Some(stored) => readmodel::merge(stored, doc),
-                    None => doc,
-                };
-                put(&mut tx, projection, doc).await?;
-            }
-            RowOp::Delete { collection, key } => {
-                sqlx::query(sql::DELETE_DOC)
-                    .bind(collection)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            RowOp::PutDelivery(d) => {
-                sqlx::query(sql::PUT_DELIVERY)
-                    .bind(&d.invocation_id)
-                    .bind(&d.app)
-                    .bind(sql::to_i64(d.stream_version, "stream_version")?)
-                    .bind(i64::from(d.attempt))
-                    .bind(d.due_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            RowOp::DeleteDelivery { invocation_id } => {
-                sqlx::query(sql::DELETE_DELIVERY)
-                    .bind(invocation_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+    let mut stored = HashMap::new();
+    for (collection, key) in fold::merge_bases(&ops) {
+        if let Some(doc) = get_doc(&mut tx, &collection, &key).await? {
+            stored.insert((collection, key), doc);
         }
+    }
+    let folded = fold::fold(ops, stored);
+    for (collection, key) in &folded.delete_docs {
+        sqlx::query(sql::DELETE_DOC)
+            .bind(collection)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let docs: Vec<EncodedDoc> = folded.put_docs.into_iter().map(EncodedDoc::from).collect();
+    put_many(&mut tx, projection, &docs).await?;
+    for invocation_id in &folded.delete_deliveries {
+        sqlx::query(sql::DELETE_DELIVERY)
+            .bind(invocation_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for d in &folded.put_deliveries {
+        sqlx::query(sql::PUT_DELIVERY)
+            .bind(&d.invocation_id)
+            .bind(&d.app)
+            .bind(sql::to_i64(d.stream_version, "stream_version")?)
+            .bind(i64::from(d.attempt))
+            .bind(d.due_at)
+            .bind(d.lease.as_ref().map(|l| l.node.as_str()))
+            .bind(d.lease.as_ref().map(|l| l.until))
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -106,10 +100,6 @@ pub(super) async fn put_many(
         query.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-async fn put(conn: &mut SqliteConnection, projection: &str, doc: Doc) -> Result<(), StoreError> {
-    put_many(conn, projection, &[EncodedDoc::from(doc)]).await
 }
 
 pub(super) async fn get_doc(

@@ -624,7 +624,12 @@ fn two_nodes_receiving_the_same_push_deploy_it_once() {
     );
     assert_eq!(other["commit"], json!(commit), "{answers:?}");
     wait_live(&a, "twice", &commit);
-    assert_eq!(served(&b, "twice")["version"], 1);
+    // The other node serves it once its catalog has the deploy's events.
+    let on_b = eventually(Duration::from_secs(30), || {
+        let r = b.get("/twice/version");
+        (r.status == 200).then(|| r.json())
+    });
+    assert_eq!(on_b.map(|v| v["version"].clone()), Some(json!(1)));
 
     // A push of it again never deploys: "deploying" until the lease is given
     // back just after the commit went live, then "live".

@@ -475,6 +475,15 @@ fn an_app_bound_to_an_https_repository_redeploys_with_the_credentials_of_its_sec
         (r.json()["already"] == "live").then_some(())
     });
     assert!(up_to_date.is_some(), "never up to date");
+    // A new binding starts with nothing live: the same commit deploys again.
+    node.create(
+        "/api/v1/admin/apps/shop/git",
+        TOKEN,
+        json!({ "url": url, "path": "app", "secret": SECRET, "credentials_secret": "GIT_TOKEN" }),
+    );
+    let r = github_push(&node, "shop", &push_body("main", &second), SECRET);
+    assert_eq!(r.json()["deploying"], true, "{}", r.text());
+    wait_live(&node, "shop", &second);
 
     // The credentials never show: not in the binding, the log or the node's logs.
     let app = node

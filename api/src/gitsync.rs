@@ -62,6 +62,7 @@ pub async fn push(
     app_id: &str,
     slug: &str,
     pushed: Option<&str>,
+    bound_at: chrono::DateTime<chrono::Utc>,
     request_id: &str,
 ) -> Result<Push, ApiError> {
     let mut metadata = principal(state, slug, request_id).metadata(&state.runtime.config.node_id);
@@ -72,7 +73,7 @@ pub async fn push(
         node: &state.runtime.config.node_id,
         metadata: &metadata,
     };
-    let outcome = writer.push(pushed).await?;
+    let outcome = writer.push(pushed, bound_at).await?;
     if let Push::Start { claim } = &outcome {
         let (state, app_id, claim, request_id) = (
             state.clone(),
@@ -89,7 +90,7 @@ pub async fn push(
                     node: &state.runtime.config.node_id,
                     metadata: &metadata,
                 };
-                match writer.done(&claim, live.as_deref()).await {
+                match writer.done(&claim, live).await {
                     // A push came while deploying: deploy the newer tip.
                     Ok(true) => continue,
                     Ok(false) => break,
@@ -105,8 +106,12 @@ pub async fn push(
 }
 
 /// Deploy the branch tip of `app_id`'s binding now and record the outcome; the
-/// commit made live, if it was.
-pub async fn deploy(state: &ApiState, app_id: &str, request_id: &str) -> Option<String> {
+/// commit made live and the binding's `bound_at`, if it was.
+pub async fn deploy(
+    state: &ApiState,
+    app_id: &str,
+    request_id: &str,
+) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
     state.runtime.sync_with_cluster().await;
     let entry = state.runtime.catalog.app(app_id)?;
     let git = entry.app.git.clone()?;
@@ -136,7 +141,11 @@ pub async fn deploy(state: &ApiState, app_id: &str, request_id: &str) -> Option<
             "git sync deploy failed"
         ),
     }
-    let live = result.is_ok().then(|| commit.clone()).flatten();
+    let live = result
+        .is_ok()
+        .then(|| commit.clone())
+        .flatten()
+        .map(|commit| (commit, git.bound_at));
     let command = AppCommand::RecordGitDeploy {
         commit,
         error: result.err(),

@@ -36,8 +36,10 @@ pub struct DeployLease {
     pub pushed: Option<String>,
     /// A push arrived while the deploy ran: deploy again when it ends.
     pub again: bool,
-    /// The commit the last successful deploy made live.
+    /// The commit the last successful deploy made live, and the binding it was
+    /// deployed under (its `bound_at`: a new binding starts with nothing live).
     pub live: Option<String>,
+    pub live_binding: Option<DateTime<Utc>>,
 }
 
 impl DeployLease {
@@ -99,8 +101,13 @@ impl Writer<'_> {
         }
     }
 
-    /// A push of `pushed` (its `after`, when the body names one) arrived.
-    pub async fn push(&self, pushed: Option<&str>) -> Result<Push, StoreError> {
+    /// A push of `pushed` (its `after`, when the body names one) arrived for the
+    /// binding made at `bound_at`.
+    pub async fn push(
+        &self,
+        pushed: Option<&str>,
+        bound_at: DateTime<Utc>,
+    ) -> Result<Push, StoreError> {
         for _ in 0..ATTEMPTS {
             let now = Utc::now();
             let (version, state) = self.read().await?;
@@ -120,7 +127,7 @@ impl Writer<'_> {
                     Push::Queued,
                 )
             } else {
-                if same(&state.live) {
+                if same(&state.live) && state.live_binding == Some(bound_at) {
                     return Ok(Push::UpToDate);
                 }
                 let claim = uuid::Uuid::now_v7().to_string();
@@ -132,6 +139,7 @@ impl Writer<'_> {
                         pushed: pushed.map(str::to_owned),
                         again: false,
                         live: state.live,
+                        live_binding: state.live_binding,
                     },
                     Push::Start { claim },
                 )
@@ -143,9 +151,14 @@ impl Writer<'_> {
         Err(busy())
     }
 
-    /// The deploy of `claim` ended, making `live` live when it succeeded. `true`
-    /// when a push arrived meanwhile: the lease is renewed, deploy again.
-    pub async fn done(&self, claim: &str, live: Option<&str>) -> Result<bool, StoreError> {
+    /// The deploy of `claim` ended, making `live` (a commit, under the binding made
+    /// at that time) live when it succeeded. `true` when a push arrived meanwhile:
+    /// the lease is renewed, deploy again.
+    pub async fn done(
+        &self,
+        claim: &str,
+        live: Option<(String, DateTime<Utc>)>,
+    ) -> Result<bool, StoreError> {
         for _ in 0..ATTEMPTS {
             let now = Utc::now();
             let (version, state) = self.read().await?;
@@ -153,7 +166,10 @@ impl Writer<'_> {
                 // The lease expired and another deploy took it.
                 return Ok(false);
             }
-            let live = live.map(str::to_owned).or(state.live);
+            let (live, live_binding) = match &live {
+                Some((commit, bound_at)) => (Some(commit.clone()), Some(*bound_at)),
+                None => (state.live.clone(), state.live_binding),
+            };
             let next = if state.again {
                 DeployLease {
                     claim: Some(claim.to_owned()),
@@ -162,10 +178,12 @@ impl Writer<'_> {
                     pushed: None,
                     again: false,
                     live,
+                    live_binding,
                 }
             } else {
                 DeployLease {
                     live,
+                    live_binding,
                     ..DeployLease::default()
                 }
             };

@@ -174,8 +174,15 @@ async fn accept_push(state: &ApiState, key: &str, req: Request) -> Result<Respon
         .get("after")
         .and_then(Value::as_str)
         .filter(|after| !after.is_empty() && after.bytes().any(|b| b != b'0'));
-    let outcome =
-        crate::gitsync::push(state, &entry.app.id, &entry.app.slug, pushed, &request_id).await?;
+    let outcome = crate::gitsync::push(
+        state,
+        &entry.app.id,
+        &entry.app.slug,
+        pushed,
+        git.bound_at,
+        &request_id,
+    )
+    .await?;
     let answer = match outcome {
         Push::Start { .. } => json!({ "deploying": true, "branch": git.branch }),
         Push::Queued => json!({ "deploying": true, "queued": true, "branch": git.branch }),

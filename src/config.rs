@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Address ranges scripts may reach despite the deny-list, e.g. `10.1.0.0/16,fd00::/8`.
     #[arg(long, env = "PICLOUD_HTTP_ALLOW_CIDRS")]
     pub http_allow_cidrs: Option<String>,
+    /// PEM certificates git sync trusts for https remotes, besides the built-in roots.
+    #[arg(long, env = "PICLOUD_GIT_CA_FILE")]
+    pub git_ca_file: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {

@@ -49,6 +49,13 @@ pub async fn serve(
         tracing::warn!("{warning}");
     }
     let http = args.http_policy().map_err(anyhow::Error::msg)?;
+    let git_roots = match &args.git_ca_file {
+        Some(file) => Some(
+            picloud_deploy::git::http::read_roots(file)
+                .map_err(|e| anyhow::anyhow!("PICLOUD_GIT_CA_FILE: {e}"))?,
+        ),
+        None => None,
+    };
     if http.allow_private {
         tracing::warn!(
             "PICLOUD_HTTP_ALLOW_PRIVATE=1: scripts may reach private, loopback and metadata \
@@ -123,6 +130,7 @@ pub async fn serve(
         runtime: runtime.clone(),
         config: Arc::new(ApiConfig {
             body_limit: args.body_limit,
+            git_roots,
         }),
     };
     let advertise = args.advertise.clone().unwrap_or_else(|| addr.to_string());

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::Node;
+use common::git_http::git;
 
 const TOKEN: &str = "cli-test-owner-token-0123456789";
 
@@ -18,6 +19,17 @@ fn start() -> (tempfile::TempDir, Node) {
 /// `picloud ARGS` with the node's URL and `token`, no terminal, and a config
 /// directory of the test's own (`home`).
 fn picloud_as(home: &Path, url: &str, token: Option<&str>, args: &[&str]) -> Output {
+    picloud_with(home, url, token, &[], args)
+}
+
+/// `picloud_as` with more environment variables.
+fn picloud_with(
+    home: &Path,
+    url: &str,
+    token: Option<&str>,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_picloud"));
     cmd.args(args)
         .env("HOME", home)
@@ -25,6 +37,9 @@ fn picloud_as(home: &Path, url: &str, token: Option<&str>, args: &[&str]) -> Out
         .env("NO_COLOR", "1")
         .env_remove("PICLOUD_URL")
         .env_remove("PICLOUD_TOKEN")
+        .env_remove("PICLOUD_GIT_CA_FILE")
+        .env_remove("PICLOUD_GIT_CREDENTIALS")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null());
     if !url.is_empty() {
         cmd.env("PICLOUD_URL", url);
@@ -57,6 +72,10 @@ impl<'a> Cli<'a> {
     }
     fn run(&self, args: &[&str]) -> Output {
         picloud_as(self.home, &self.url, Some(TOKEN), args)
+    }
+    /// `run` with more environment variables.
+    fn run_with(&self, envs: &[(&str, &str)], args: &[&str]) -> Output {
+        picloud_with(self.home, &self.url, Some(TOKEN), envs, args)
     }
     /// Must exit 0; its standard output.
     fn ok(&self, args: &[&str]) -> String {
@@ -698,28 +717,9 @@ fn events_follow_prints_new_events_as_they_are_appended() {
     let _ = follow.wait();
 }
 
-/// `git -C dir ARGS` with a fixed identity; its trimmed stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.test"])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
-
 #[test]
 fn deploy_from_a_git_repository_takes_the_branch_s_commit() {
-    let git_installed = Command::new("git")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !git_installed && common::missing("git") {
+    if !common::git_http::git_installed() && common::missing("git") {
         return;
     }
     let (dir, node) = start();
@@ -799,9 +799,19 @@ fn deploy_from_a_git_repository_takes_the_branch_s_commit() {
         "{}",
         stderr(&out)
     );
-    let out = cli.run(&["deploy", "--git", "https://example.test/x.git", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("only file://"), "{}", stderr(&out));
+    for other in [
+        "ssh://git@example.test/x.git",
+        "git@example.test:x.git",
+        "ftp://x/y",
+    ] {
+        let out = cli.run(&["deploy", "--git", other, "--dry-run"]);
+        assert_eq!(out.status.code(), Some(1), "{other}");
+        assert!(
+            stderr(&out).contains("only https://, http:// and file://"),
+            "{other}: {}",
+            stderr(&out)
+        );
+    }
     // A folder and --git together is bad usage.
     assert_eq!(
         cli.run(&["deploy", "x", "--git", &url]).status.code(),
@@ -936,4 +946,114 @@ fn the_readme_walkthrough_with_the_cli() {
         "{\"hello\":\"world\"}\n"
     );
     assert_eq!(run(&["deploy", "demo"]), "no changes\n");
+}
+
+#[test]
+fn deploy_from_an_https_repository_with_credentials_and_a_plain_http_one() {
+    if !common::git_http::git_installed() && common::missing("git") {
+        return;
+    }
+    let (dir, node) = start();
+    let cli = Cli::of(dir.path(), &node);
+    // A working copy pushed to bare repositories served over https (basic auth)
+    // and plain http.
+    let work = dir.path().join("work");
+    let root = dir.path().join("served");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    git(&work, &["init", "-q", "-b", "main"]);
+    let app = work.join("app");
+    cli.ok(&["init", app.to_str().expect("utf-8"), "--app", "overhttps"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "over the wire"]);
+    let commit = git(&work, &["rev-parse", "HEAD"]);
+    for name in ["private.git", "public.git"] {
+        common::git_http::publish(&work, &root, name);
+    }
+    let https = common::git_http::GitServer::start(&root, true, Some(("deployer", "s3cret")));
+    let ca = https.ca_file.clone().expect("ca file");
+    let ca = ca.to_str().expect("utf-8");
+    let url = https.url("private.git");
+    let deploy = |envs: &[(&str, &str)], url: &str| {
+        cli.run_with(
+            envs,
+            &[
+                "deploy", "--git", url, "--branch", "main", "--path", "app", "--yes",
+            ],
+        )
+    };
+
+    // The certificate authority is not trusted without PICLOUD_GIT_CA_FILE.
+    let out = deploy(&[("PICLOUD_GIT_CREDENTIALS", "deployer:s3cret")], &url);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+    // Without credentials: refused, one clear line, nothing deployed.
+    let out = deploy(&[("PICLOUD_GIT_CA_FILE", ca)], &url);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs credentials (401)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    assert_eq!(node.get("/overhttps/hello/git").status, 404);
+    // Wrong ones: refused, and never printed.
+    let out = deploy(
+        &[
+            ("PICLOUD_GIT_CA_FILE", ca),
+            ("PICLOUD_GIT_CREDENTIALS", "deployer:wrong"),
+        ],
+        &url,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("refused the credentials"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("wrong"), "{}", stderr(&out));
+    // A missing CA file is named.
+    let out = deploy(&[("PICLOUD_GIT_CA_FILE", "/nonexistent/ca.pem")], &url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("PICLOUD_GIT_CA_FILE"),
+        "{}",
+        stderr(&out)
+    );
+
+    // With both: deployed from the fetched commit.
+    let out = deploy(
+        &[
+            ("PICLOUD_GIT_CA_FILE", ca),
+            ("PICLOUD_GIT_CREDENTIALS", "deployer:s3cret"),
+        ],
+        &url,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&commit[..12]), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    assert_eq!(node.get("/overhttps/hello/git").json()["hello"], "git");
+    // Credentials in the URL work too, and are not shown.
+    let with_user = url.replace("https://", "https://deployer:s3cret@");
+    let out = deploy(&[("PICLOUD_GIT_CA_FILE", ca)], &with_user);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+
+    // Plain http, no credentials needed: the same commit, nothing to change.
+    let http = common::git_http::GitServer::start(&root, false, None);
+    let out = deploy(&[], &http.url("public.git"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
+    // Credentials are never sent in clear text.
+    let out = deploy(
+        &[("PICLOUD_GIT_CREDENTIALS", "deployer:s3cret")],
+        &http.url("public.git"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("only sent over https"),
+        "{}",
+        stderr(&out)
+    );
 }

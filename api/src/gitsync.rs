@@ -10,79 +10,127 @@
 //! the same call over HTTP would be. Then `GitDeployed{commit}` (or
 //! `GitDeployFailed{commit, error}`) is appended.
 //!
-//! One deploy at a time per app on a node: pushes take a ticket; a deploy waits for
-//! the app's lock and is skipped when a later push took a newer ticket meanwhile
-//! (that one deploys the branch tip, which includes this push). Across nodes the
-//! app stream's expected versions keep concurrent deploys from interleaving
-//! silently (a conflicting call fails and the failure is recorded).
+//! One deploy at a time per app across the cluster ([`lease`]): a push takes the
+//! app's deploy lease, or is queued behind the running deploy (which then deploys
+//! once more: the latest push wins), or needs nothing (that commit is being
+//! deployed, or is live). The push is answered with which.
+//!
+//! http(s) remotes are fetched under the node's outbound guard (the same
+//! deny-list and `PICLOUD_HTTP_ALLOW_*` settings as scripts' HTTP), trusting the
+//! extra certificates of `PICLOUD_GIT_CA_FILE`, with the credentials of the app
+//! secret the binding names (`credentials_secret`).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+mod lease;
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
 use picloud_actors::AppCommand;
 use picloud_actors::keys::secret_purpose;
-use picloud_deploy::git::Checkout;
+use picloud_deploy::git::{Checkout, Credentials, GitHttp, Location};
 use picloud_deploy::{AdminApi, ApiCallError, Project};
 use picloud_events::domain::GitBinding;
 use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::auth::{InProcess, Principal};
+use crate::error::ApiError;
 use crate::state::ApiState;
+pub use lease::Push;
+
+/// The longest a deploy may take (fetch, plan and apply); well inside the lease.
+const DEPLOY_LIMIT: Duration = Duration::from_secs(5 * 60);
 
 /// The actor in the metadata of a git deploy's events.
 pub fn actor(slug: &str) -> String {
     format!("git:{slug}")
 }
 
-#[derive(Default)]
-struct Slot {
-    lock: tokio::sync::Mutex<()>,
-    latest: AtomicU64,
-}
-
-/// Per app (by id): its deploy lock and the newest push's ticket.
-static SLOTS: LazyLock<Mutex<HashMap<String, Arc<Slot>>>> = LazyLock::new(Default::default);
-
-/// Deploy `app_id`'s binding in the background (a push arrived); returns at once.
-pub fn schedule(state: ApiState, app_id: String, request_id: String) {
-    let slot = SLOTS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entry(app_id.clone())
-        .or_default()
-        .clone();
-    let ticket = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
-    tokio::spawn(async move {
-        let _guard = slot.lock.lock().await;
-        if slot.latest.load(Ordering::SeqCst) != ticket {
-            // A later push is waiting; it deploys the newer tip.
-            return;
-        }
-        deploy(&state, &app_id, &request_id).await;
-    });
-}
-
-/// Deploy the branch tip of `app_id`'s binding now and record the outcome.
-pub async fn deploy(state: &ApiState, app_id: &str, request_id: &str) {
-    state.runtime.sync_with_cluster().await;
-    let Some(entry) = state.runtime.catalog.app(app_id) else {
-        return;
-    };
-    let Some(git) = entry.app.git.clone() else {
-        return;
-    };
-    let slug = entry.app.slug.clone();
-    let principal = Principal::in_process(
+fn principal(state: &ApiState, slug: &str, request_id: &str) -> Principal {
+    Principal::in_process(
         state.runtime.catalog.clone(),
-        actor(&slug),
+        actor(slug),
         request_id.to_owned(),
-    );
-    let (commit, result) = run(state, &entry.app.id, &slug, &git, &principal).await;
+    )
+}
+
+/// A push of `pushed` (the body's `after`, if any) arrived for `app_id`: take the
+/// deploy lease and deploy in the background, or say why not.
+pub async fn push(
+    state: &ApiState,
+    app_id: &str,
+    slug: &str,
+    pushed: Option<&str>,
+    bound_at: chrono::DateTime<chrono::Utc>,
+    request_id: &str,
+) -> Result<Push, ApiError> {
+    let mut metadata = principal(state, slug, request_id).metadata(&state.runtime.config.node_id);
+    metadata.app = Some(app_id.to_owned());
+    let writer = lease::Writer {
+        store: state.runtime.store.as_ref(),
+        app_id,
+        node: &state.runtime.config.node_id,
+        metadata: &metadata,
+    };
+    let outcome = writer.push(pushed, bound_at).await?;
+    if let Push::Start { claim } = &outcome {
+        let (state, app_id, claim, request_id) = (
+            state.clone(),
+            app_id.to_owned(),
+            claim.clone(),
+            request_id.to_owned(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let live = deploy(&state, &app_id, &request_id).await;
+                let writer = lease::Writer {
+                    store: state.runtime.store.as_ref(),
+                    app_id: &app_id,
+                    node: &state.runtime.config.node_id,
+                    metadata: &metadata,
+                };
+                match writer.done(&claim, live).await {
+                    // A push came while deploying: deploy the newer tip.
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::error!(app = %app_id, error = %e, "releasing the git deploy lease failed");
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    Ok(outcome)
+}
+
+/// Deploy the branch tip of `app_id`'s binding now and record the outcome; the
+/// commit made live and the binding's `bound_at`, if it was.
+pub async fn deploy(
+    state: &ApiState,
+    app_id: &str,
+    request_id: &str,
+) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
+    state.runtime.sync_with_cluster().await;
+    let entry = state.runtime.catalog.app(app_id)?;
+    let git = entry.app.git.clone()?;
+    let slug = entry.app.slug.clone();
+    let principal = principal(state, &slug, request_id);
+    let (commit, result) = tokio::time::timeout(
+        DEPLOY_LIMIT,
+        run(state, &entry.app.id, &slug, &git, &principal),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        (
+            None,
+            Err(format!(
+                "the deploy took longer than {} s and was stopped",
+                DEPLOY_LIMIT.as_secs()
+            )),
+        )
+    });
     match &result {
         Ok(applied) => tracing::info!(
             app = %slug, commit = commit.as_deref().unwrap_or(""), changes = applied,
@@ -93,6 +141,11 @@ pub async fn deploy(state: &ApiState, app_id: &str, request_id: &str) {
             "git sync deploy failed"
         ),
     }
+    let live = result
+        .is_ok()
+        .then(|| commit.clone())
+        .flatten()
+        .map(|commit| (commit, git.bound_at));
     let command = AppCommand::RecordGitDeploy {
         commit,
         error: result.err(),
@@ -100,7 +153,9 @@ pub async fn deploy(state: &ApiState, app_id: &str, request_id: &str) {
     let metadata = principal.metadata(&state.runtime.config.node_id);
     if let Err(e) = state.runtime.command(app_id, command, metadata).await {
         tracing::error!(app = %slug, error = %e, "recording a git deploy failed");
+        return None;
     }
+    live
 }
 
 /// Read, plan and apply; the commit (when the repository could be read) and the
@@ -116,8 +171,12 @@ async fn run(
         state: state.clone(),
         app_id: app_id.to_owned(),
     };
+    let http = match remote_access(state, git, &reader) {
+        Ok(http) => http,
+        Err(error) => return (None, Err(error)),
+    };
     let binding = git.clone();
-    let loaded = tokio::task::spawn_blocking(move || load(&binding, &reader)).await;
+    let loaded = tokio::task::spawn_blocking(move || load(&binding, &reader, http)).await;
     let (mut project, checkout) = match loaded {
         Ok(Ok(loaded)) => loaded,
         Ok(Err((commit, error))) => return (commit, Err(error)),
@@ -173,42 +232,53 @@ impl SecretReader {
 
 type LoadError = (Option<String>, String);
 
-/// The project at the branch tip, from a temporary copy of the folder.
-fn load(git: &GitBinding, secrets: &SecretReader) -> Result<(Project, Checkout), LoadError> {
-    let tmp = temp_dir();
-    std::fs::create_dir(&tmp)
-        .map_err(|e| (None, format!("cannot create {}: {e}", tmp.display())))?;
-    let result = load_into(git, secrets, &tmp);
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
-}
-
-fn load_into(
+/// How this node reaches the binding's remote when it is http(s): under the
+/// outbound guard, with the extra trusted certificates and the credentials
+/// secret. `None` for a repository on this machine.
+fn remote_access(
+    state: &ApiState,
     git: &GitBinding,
     secrets: &SecretReader,
-    tmp: &Path,
-) -> Result<(Project, Checkout), LoadError> {
-    let path = Some(git.path.as_str()).filter(|p| *p != ".");
-    let checkout = picloud_deploy::git::export(&git.url, Some(&git.branch), path, tmp)
-        .map_err(|e| (None, e.to_string()))?;
-    let env = |name: &str| secrets.get(name);
-    match Project::load(tmp, &env) {
-        Ok(project) => Ok((project, checkout)),
-        Err(e) => {
-            // Messages name files inside the repository, not the temporary copy.
-            let shown = format!("{}@{}:{}", git.url, git.branch, git.path);
-            let message = e.0.replace(&tmp.display().to_string(), &shown);
-            Err((Some(checkout.commit), message))
-        }
+) -> Result<Option<GitHttp>, String> {
+    if !matches!(
+        picloud_deploy::git::locate(&git.url),
+        Ok(Location::Http { .. })
+    ) {
+        return Ok(None);
     }
+    let credentials = match &git.credentials_secret {
+        Some(name) => Some(Credentials::parse(&secrets.get(name).ok_or_else(|| {
+            format!("credentials_secret {name:?}: the app has no secret of that name")
+        })?)),
+        None => None,
+    };
+    let http = GitHttp::guarded(
+        tokio::runtime::Handle::current(),
+        state.runtime.config.http.clone(),
+        state.config.git_roots.as_deref(),
+    )
+    .map_err(|e| e.0)?;
+    Ok(Some(http.with_credentials(credentials)))
 }
 
-fn temp_dir() -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "picloud-gitsync-{}-{}",
-        std::process::id(),
-        uuid::Uuid::now_v7()
-    ))
+/// The project at the branch tip (blocking: fetches and reads files).
+fn load(
+    git: &GitBinding,
+    secrets: &SecretReader,
+    http: Option<GitHttp>,
+) -> Result<(Project, Checkout), LoadError> {
+    let path = Some(git.path.as_str()).filter(|p| *p != ".");
+    let env = |name: &str| secrets.get(name);
+    let shown = format!("{}@{}:{}", git.url, git.branch, git.path);
+    picloud_deploy::git::load_project(
+        &git.url,
+        Some(&git.branch),
+        path,
+        http.as_ref(),
+        &env,
+        &shown,
+    )
+    .map_err(|e| (e.commit, e.message))
 }
 
 /// The admin API of this node, called in process through its router as the

@@ -8,12 +8,16 @@ use picloud_actors::Runtime;
 pub struct ApiConfig {
     /// Largest accepted request body, admin and invocation alike (413 above).
     pub body_limit: usize,
+    /// PEM certificates git sync trusts for https remotes besides the built-in
+    /// roots (`PICLOUD_GIT_CA_FILE`).
+    pub git_roots: Option<Vec<u8>>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             body_limit: 1024 * 1024,
+            git_roots: None,
         }
     }
 }

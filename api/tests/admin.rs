@@ -134,7 +134,14 @@ async fn bad_app_input_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_body_over_the_cap_is_413() {
-    let app = test_app_with(RuntimeConfig::default(), ApiConfig { body_limit: 1024 }).await;
+    let app = test_app_with(
+        RuntimeConfig::default(),
+        ApiConfig {
+            body_limit: 1024,
+            ..ApiConfig::default()
+        },
+    )
+    .await;
     let big = format!("{{\"slug\": \"{}\"}}", "a".repeat(4096));
     let r = app.raw("POST", "/api/v1/admin/apps", &big).await;
     assert_eq!(r.status, 413);

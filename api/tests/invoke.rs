@@ -170,7 +170,14 @@ async fn unknown_apps_and_paths_are_404_json() {
 
 #[tokio::test]
 async fn an_invocation_body_over_the_cap_is_413() {
-    let app = test_app_with(RuntimeConfig::default(), ApiConfig { body_limit: 512 }).await;
+    let app = test_app_with(
+        RuntimeConfig::default(),
+        ApiConfig {
+            body_limit: 512,
+            ..ApiConfig::default()
+        },
+    )
+    .await;
     let id = app.deploy("cap", "ctx.request.body.len()", None).await;
     let req = Request::builder()
         .method("POST")

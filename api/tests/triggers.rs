@@ -22,7 +22,10 @@ async fn app() -> TestApp {
             retry_base: Duration::from_millis(20),
             ..RuntimeConfig::default()
         },
-        ApiConfig { body_limit: 4096 },
+        ApiConfig {
+            body_limit: 4096,
+            ..ApiConfig::default()
+        },
     )
     .await
 }

@@ -61,6 +61,11 @@ pub mod stream {
     pub fn cron(trigger_id: &str) -> String {
         format!("cron-{trigger_id}")
     }
+    /// Who deploys an app's git binding now (`GitDeployLease`, the whole state in
+    /// each event): one git deploy per app across the cluster.
+    pub fn git_deploy(app_id: &str) -> String {
+        format!("gitdeploy-{app_id}")
+    }
     /// A webhook delivery's dedupe claim (`key`: a digest of its delivery id).
     pub fn webhook_delivery(trigger_id: &str, key: &str) -> String {
         format!("webhook-{trigger_id}-{key}")

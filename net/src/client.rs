@@ -322,6 +322,42 @@ impl HttpClient {
     }
 }
 
+/// A client for the node's own calls to a URL a user gave (git sync's fetches),
+/// under the same guard as scripts: names resolved by the guarded resolver, no
+/// proxy, and redirects (at most the policy's `max_redirects`) followed only to
+/// URLs the policy allows. The first URL is the caller's to check
+/// ([`HttpPolicy::check_url`]): an address literal is never resolved. `builder`
+/// carries the caller's own settings (timeouts, extra trusted certificates).
+pub fn guarded_client(
+    policy: Arc<HttpPolicy>,
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client, String> {
+    let hops = Arc::clone(&policy);
+    builder
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > hops.limits.max_redirects {
+                return attempt.error(HttpError::TooManyRedirects(hops.limits.max_redirects));
+            }
+            match hops.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(refused) => attempt.error(refused),
+            }
+        }))
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy,
+            inner: Arc::new(SystemResolver),
+        }))
+        .build()
+        .map_err(|err| format!("cannot build the outbound HTTP client: {err}"))
+}
+
+/// The guard's refusal somewhere in an error's source chain (a client built by
+/// [`guarded_client`] fails this way), if the guard caused the error.
+pub fn refusal(err: &(dyn std::error::Error + 'static)) -> Option<Refused> {
+    refused_in(err)
+}
+
 /// The script's headers, checked: valid names and values, none the platform owns.
 fn script_headers(pairs: &[(String, String)]) -> Result<HeaderMap, HttpError> {
     let mut headers = HeaderMap::new();

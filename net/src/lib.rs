@@ -25,7 +25,10 @@ mod resolver;
 
 pub use category::{Category, Refused};
 pub use classify::{classify, classify_v4, classify_v6};
-pub use client::{HttpClient, HttpError, OutboundRequest, OutboundResponse, host_permitted};
+pub use client::{
+    HttpClient, HttpError, OutboundRequest, OutboundResponse, guarded_client, host_permitted,
+    refusal,
+};
 pub use literal::parse_literal;
 pub use policy::{ALLOW_CIDRS_VAR, ALLOW_PRIVATE_VAR, Cidr, HttpLimits, HttpPolicy};
 pub use reqwest::Method;

@@ -16,6 +16,11 @@ use super::{Exit, colour, paint};
 use crate::client::{Remote, RemoteArgs};
 use crate::deploy::{self, Plan, Project};
 
+/// PEM certificates to trust for https remotes, besides the built-in roots.
+const GIT_CA_FILE: &str = "PICLOUD_GIT_CA_FILE";
+/// Credentials for https remotes: a token, or `user:password`.
+const GIT_CREDENTIALS: &str = "PICLOUD_GIT_CREDENTIALS";
+
 pub const EXAMPLES: &str = "Examples:
   picloud deploy myapp --dry-run        # show the plan only
   picloud deploy myapp --yes            # apply without asking
@@ -23,7 +28,8 @@ pub const EXAMPLES: &str = "Examples:
   picloud deploy . --prune --yes        # also remove what the folder no longer has
   picloud deploy . --app shop-staging --yes   # the same folder as another app
   picloud deploy . --yes --verify       # then check the server matches the folder
-  picloud deploy --git file:///srv/repos/shop.git --branch main --path app --yes";
+  picloud deploy --git file:///srv/repos/shop.git --branch main --path app --yes
+  PICLOUD_GIT_CREDENTIALS=$TOKEN picloud deploy --git https://git.example.com/me/shop.git --yes";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -37,7 +43,9 @@ pub struct DeployArgs {
     /// The project folder (with picloud.toml) [default: .]
     #[arg(conflicts_with = "git")]
     pub dir: Option<PathBuf>,
-    /// Deploy a folder of a git repository instead (file:// URL or path, for now).
+    /// Deploy a folder of a git repository instead: an https:// or http:// URL
+    /// (credentials from PICLOUD_GIT_CREDENTIALS, a token or user:password; extra
+    /// trusted certificates from PICLOUD_GIT_CA_FILE), a file:// URL or a path.
     #[arg(long, value_name = "URL")]
     pub git: Option<String>,
     /// With --git: the branch [default: the repository's HEAD]
@@ -79,9 +87,10 @@ pub async fn run(args: &DeployArgs) -> anyhow::Result<()> {
             (Project::load(&dir, &env)?, None)
         }
         Some(url) => {
-            let (project, checkout) = from_git(args, url, &env)?;
+            let (project, checkout) = from_git(args, url).await?;
             eprintln!(
-                "{url}{} at {}: {}",
+                "{}{} at {}: {}",
+                deploy::git::redact(url),
                 args.branch
                     .as_deref()
                     .map(|b| format!(" {b}"))
@@ -188,28 +197,46 @@ async fn verify(remote: &Remote, project: &Project, prune: bool, json: bool) -> 
     }
 }
 
-/// The project in a folder of a git repository, read from a temporary copy.
-fn from_git(
+/// The project in a folder of a git repository (fetched first when the URL is
+/// http(s): trusting the extra certificates of `PICLOUD_GIT_CA_FILE`, with the
+/// credentials of `PICLOUD_GIT_CREDENTIALS` or the URL's own).
+async fn from_git(
     args: &DeployArgs,
     url: &str,
-    env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<(Project, deploy::git::Checkout)> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let tmp = std::env::temp_dir().join(format!("picloud-deploy-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&tmp).map_err(|e| anyhow!("cannot create {}: {e}", tmp.display()))?;
-    let result = deploy::git::export(url, args.branch.as_deref(), args.path.as_deref(), &tmp)
-        .map_err(anyhow::Error::from)
-        .and_then(|checkout| {
-            // Messages name files inside the repository, not the temporary copy.
-            let shown = format!("{url}:{}", args.path.as_deref().unwrap_or(""));
-            Project::load(&tmp, env)
-                .map(|p| (p, checkout))
-                .map_err(|e| anyhow!("{}", e.0.replace(&tmp.display().to_string(), &shown)))
-        });
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    let env = |name: &str| std::env::var(name).ok();
+    let roots = match env(GIT_CA_FILE) {
+        Some(file) => Some(
+            deploy::git::http::read_roots(std::path::Path::new(&file))
+                .map_err(|e| anyhow!("{GIT_CA_FILE}: {e}"))?,
+        ),
+        None => None,
+    };
+    let http = deploy::git::GitHttp::new(tokio::runtime::Handle::current(), roots.as_deref())
+        .map_err(|e| anyhow!("{GIT_CA_FILE}: {e}"))?
+        .with_credentials(
+            env(GIT_CREDENTIALS).map(|value| deploy::git::Credentials::parse(&value)),
+        );
+    let (url, branch, path) = (url.to_owned(), args.branch.clone(), args.path.clone());
+    // Messages name files inside the repository, not the temporary copy.
+    let shown = format!(
+        "{}:{}",
+        deploy::git::redact(&url),
+        path.as_deref().unwrap_or("")
+    );
+    tokio::task::spawn_blocking(move || {
+        deploy::git::load_project(
+            &url,
+            branch.as_deref(),
+            path.as_deref(),
+            Some(&http),
+            &env,
+            &shown,
+        )
+        .map_err(|e| anyhow!("{}", e.message))
+    })
+    .await
+    .map_err(|e| anyhow!("reading the repository: {e}"))?
 }
 
 fn report(

@@ -2,6 +2,8 @@
 //! free loopback port, a minimal HTTP/1.1 client, bounded waiting.
 #![allow(dead_code)]
 
+pub mod git_http;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -732,8 +732,10 @@ pub fn validate_secret_name(name: &str) -> Result<(), CommandError> {
     }
 }
 
-/// A git remote git sync can read: a `file://` URL or an absolute local path.
-/// Network remotes (https, ssh) are refused until git sync can fetch them.
+/// A git remote git sync can read: an `https://` or `http://` URL without
+/// credentials in it (they belong in the app secret `credentials_secret` names),
+/// a `file://` URL or an absolute path on the server. ssh and anything else is
+/// refused.
 pub fn validate_git_url(url: &str) -> Result<(), CommandError> {
     let bad = |message: &str| {
         Err(CommandError::Invalid {
@@ -741,23 +743,35 @@ pub fn validate_git_url(url: &str) -> Result<(), CommandError> {
             message: message.into(),
         })
     };
-    if url.is_empty() || url.len() > 2048 || url.chars().any(char::is_control) {
-        return bad("a repository URL is 1 to 2048 characters without control characters");
+    if url.is_empty() || url.len() > 2048 || url.chars().any(|c| c.is_control() || c == ' ') {
+        return bad(
+            "a repository URL is 1 to 2048 characters without spaces or control characters",
+        );
     }
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("https://") || lower.starts_with("http://") {
-        return bad(
-            "https remotes are not supported yet: use a file:// URL or an absolute path on the server",
-        );
+    if let Some(rest) = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+    {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return bad(
+                "credentials do not belong in the URL (it is shown by the API): put them in an app secret and name it in credentials_secret",
+            );
+        }
+        if authority.is_empty() || authority.starts_with(':') {
+            return bad("an http(s) URL needs a host");
+        }
+        return Ok(());
     }
     if lower.starts_with("ssh://") || lower.starts_with("git://") || url.starts_with("git@") {
         return bad(
-            "ssh and git:// remotes are not supported: use a file:// URL or an absolute path on the server",
+            "ssh and git:// remotes are not supported: use an https:// URL (credentials in an app secret)",
         );
     }
     let local = url.strip_prefix("file://").unwrap_or(url);
     if url.contains("://") && !url.starts_with("file://") {
-        return bad("unknown URL scheme: use a file:// URL or an absolute path on the server");
+        return bad("unknown URL scheme: use https://, http://, file:// or an absolute path");
     }
     if !local.starts_with('/') {
         return bad(

@@ -570,11 +570,22 @@ fn binding_git_seals_the_webhook_secret_and_normalizes_the_path() {
 }
 
 #[test]
-fn network_remotes_bad_branches_and_paths_are_invalid_naming_the_field() {
+fn ssh_remotes_urls_with_credentials_bad_branches_and_paths_are_invalid_naming_the_field() {
     let g = given(&[created()]);
     for url in [
         "https://github.com/a/b.git",
-        "http://x/y",
+        "http://git.lan:3000/y",
+        "file:///srv/r.git",
+    ] {
+        assert!(g.when(bind(url, "main", ".")).is_ok(), "{url}");
+    }
+    for url in [
+        "https://user:token@github.com/a/b.git",
+        "https://token@github.com/a/b.git",
+        "https:///a/b.git",
+        "http://:80/y",
+        "https://github.com/a b.git",
+        "ftp://x/y",
         "ssh://git@x/y",
         "git@github.com:a/b.git",
         "relative/path",

@@ -16,9 +16,16 @@ use crate::state::ApiState;
 const MAX_PAGES: usize = 20;
 
 fn is_bookkeeping(stream: &str) -> bool {
-    ["invocation-", "runs-", "slug-", "domain-", "username-"]
-        .iter()
-        .any(|p| stream.starts_with(p))
+    [
+        "invocation-",
+        "runs-",
+        "gitdeploy-",
+        "slug-",
+        "domain-",
+        "username-",
+    ]
+    .iter()
+    .any(|p| stream.starts_with(p))
         || stream == "owners"
 }
 

@@ -3,10 +3,11 @@
 //! host's push webhook arrives (`POST /hooks/git/{app}`; the deploy itself is in
 //! `crate::gitsync`).
 //!
-//! Only repositories on the server's file system (`file://` URLs or absolute
-//! paths) are accepted for now: https and ssh remotes are refused with 422 naming
-//! `url`. `credentials_secret` names an app secret for private remotes; it is
-//! checked and kept, and will be used when network remotes are supported.
+//! Repositories are `https://` or `http://` URLs (fetched under the node's
+//! outbound guard) or on the server's file system (`file://` URLs or absolute
+//! paths); ssh and anything else is refused with 422 naming `url`, and so is a
+//! URL with credentials in it: `credentials_secret` names the app secret that
+//! holds them (a token, or `user:password`), never shown by any API.
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
@@ -24,7 +25,13 @@ use super::hooks::verify_git_push;
 use crate::auth::{Capability, Principal, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, RequestId, read_body};
+use crate::gitsync::Push;
 use crate::state::ApiState;
+
+/// The largest push body accepted, whatever the node's body limit (above it:
+/// 413 and nothing deploys). A deploy needs only the body's `ref` and `after`;
+/// GitHub's payload for a push of many commits can be larger, and is refused.
+pub const PUSH_BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,7 +144,7 @@ async fn accept_push(state: &ApiState, key: &str, req: Request) -> Result<Respon
         .clone()
         .ok_or_else(|| ApiError::not_found("git binding"))?;
     let headers = req.headers().clone();
-    let body = read_body(req.into_body(), state.config.body_limit).await?;
+    let body = read_body(req.into_body(), PUSH_BODY_LIMIT).await?;
     if let Some(sealed) = &git.sealed_secret {
         let secret = state
             .runtime
@@ -162,10 +169,27 @@ async fn accept_push(state: &ApiState, key: &str, req: Request) -> Result<Respon
         )
             .into_response());
     }
-    crate::gitsync::schedule(state.clone(), entry.app.id.clone(), request_id);
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "deploying": true, "branch": git.branch })),
+    // A zero id (a branch deleted) names no commit.
+    let pushed = payload
+        .get("after")
+        .and_then(Value::as_str)
+        .filter(|after| !after.is_empty() && after.bytes().any(|b| b != b'0'));
+    let outcome = crate::gitsync::push(
+        state,
+        &entry.app.id,
+        &entry.app.slug,
+        pushed,
+        git.bound_at,
+        &request_id,
     )
-        .into_response())
+    .await?;
+    let answer = match outcome {
+        Push::Start { .. } => json!({ "deploying": true, "branch": git.branch }),
+        Push::Queued => json!({ "deploying": true, "queued": true, "branch": git.branch }),
+        Push::AlreadyDeploying => {
+            json!({ "deploying": false, "already": "deploying", "commit": pushed })
+        }
+        Push::UpToDate => json!({ "deploying": false, "already": "live", "commit": pushed }),
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }

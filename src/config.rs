@@ -1,12 +1,56 @@
-//! One typed configuration for a node, built once from flags and environment
-//! (clap reads both; a flag wins over its variable) and validated at start with a
-//! message naming the setting.
+//! One typed configuration for a node ([`ServeArgs`]), built once from a TOML file,
+//! the environment and flags (a flag wins over its variable, which wins over the
+//! file) and validated at start with a message naming the setting.
+//!
+//! - `config/file.rs`: reading the file, with the line of every key.
+//! - `config/layers.rs`: the layering, and where each setting came from.
+//! - `config/show.rs`: `picloud config show`, secrets masked.
 
+mod file;
+mod layers;
+mod show;
+
+pub use layers::{LoadError, LogSettings, Setting, Settings, Source, load};
+pub use show::{mask, render};
+
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use picloud_sandbox::HttpPolicy;
+use picloud_sandbox::{HttpPolicy, LimitSettings};
+
+/// A value never printed: `Debug` shows a mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+/// A setting with an invalid value: its key (as in the file) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    fn new(key: &'static str, message: impl Into<String>) -> Invalid {
+        Invalid {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// Where the event log lives.
 #[derive(Args, Clone, Debug)]
@@ -57,6 +101,11 @@ impl StoreArgs {
 
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
+    /// A TOML file with any of these settings (keys as the flags, with `_` for
+    /// `-`), plus `master_key` and `[sandbox.defaults]` / `[sandbox.ceilings]`.
+    /// The environment and flags override it; SIGHUP reads it again.
+    #[arg(long, env = "PICLOUD_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Address to listen on.
@@ -98,6 +147,14 @@ pub struct ServeArgs {
     /// PEM certificates git sync trusts for https remotes, besides the built-in roots.
     #[arg(long, env = "PICLOUD_GIT_CA_FILE")]
     pub git_ca_file: Option<std::path::PathBuf>,
+    /// The sandbox defaults and ceilings (file `[sandbox.*]`, env
+    /// `PICLOUD_SANDBOX_DEFAULT_<KNOB>` / `PICLOUD_SANDBOX_CEILING_<KNOB>`).
+    #[arg(skip)]
+    pub sandbox: LimitSettings,
+    /// The secrets master key (file `master_key`, env `PICLOUD_MASTER_KEY`); when
+    /// absent, the key file in the data directory.
+    #[arg(skip)]
+    pub master_key: Option<Secret>,
 }
 
 impl ServeArgs {
@@ -109,37 +166,63 @@ impl ServeArgs {
         )
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        self.http_policy()?;
+    /// Checks the values clap cannot: ranges and relations between settings.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        HttpPolicy::from_settings(self.http_allow_private.as_deref(), None)
+            .map_err(|message| Invalid::new("http_allow_private", message))?;
+        self.http_policy()
+            .map_err(|message| Invalid::new("http_allow_cidrs", message))?;
         if self.slots == Some(0) {
-            return Err("--slots / PICLOUD_SLOTS must be at least 1".into());
+            return Err(Invalid::new(
+                "slots",
+                "--slots / PICLOUD_SLOTS must be at least 1",
+            ));
         }
         if self.queue == Some(0) {
-            return Err("--queue / PICLOUD_QUEUE must be at least 1".into());
+            return Err(Invalid::new(
+                "queue",
+                "--queue / PICLOUD_QUEUE must be at least 1",
+            ));
         }
-        if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
-            return Err(
-                "--retry-base-ms must be at least 1 and --retry-max-ms at least the base".into(),
-            );
+        if self.retry_base_ms == 0 {
+            return Err(Invalid::new(
+                "retry_base_ms",
+                "--retry-base-ms / PICLOUD_RETRY_BASE_MS must be at least 1",
+            ));
+        }
+        if self.retry_max_ms < self.retry_base_ms {
+            return Err(Invalid::new(
+                "retry_max_ms",
+                "--retry-max-ms / PICLOUD_RETRY_MAX_MS must be at least --retry-base-ms",
+            ));
         }
         if let Some(address) = &self.advertise
             && (address.is_empty()
                 || address.len() > 255
                 || address.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
-            return Err(
-                "--advertise / PICLOUD_ADVERTISE must be a host:port without spaces".into(),
-            );
+            return Err(Invalid::new(
+                "advertise",
+                "--advertise / PICLOUD_ADVERTISE must be a host:port without spaces",
+            ));
         }
         if self.body_limit == 0 {
-            return Err("--body-limit / PICLOUD_BODY_LIMIT must be at least 1".into());
+            return Err(Invalid::new(
+                "body_limit",
+                "--body-limit / PICLOUD_BODY_LIMIT must be at least 1",
+            ));
         }
         if let Some(token) = &self.bootstrap_token
             && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
-            return Err(
-                "PICLOUD_BOOTSTRAP_TOKEN must be at least 16 characters with no spaces".into(),
-            );
+            return Err(Invalid::new(
+                "bootstrap_token",
+                "PICLOUD_BOOTSTRAP_TOKEN must be at least 16 characters with no spaces",
+            ));
+        }
+        if let Some(Secret(key)) = &self.master_key {
+            picloud_actors::MasterKey::from_base64(key, picloud_actors::keys::MASTER_KEY_ENV)
+                .map_err(|e| Invalid::new("master_key", e.to_string()))?;
         }
         Ok(())
     }
@@ -178,10 +261,12 @@ mod tests {
         let err = serve(&["--http-allow-cidrs", "10.0.0.0/33"])
             .validate()
             .expect_err("invalid range");
-        assert!(err.contains("PICLOUD_HTTP_ALLOW_CIDRS"), "{err}");
+        assert!(err.message.contains("PICLOUD_HTTP_ALLOW_CIDRS"), "{err}");
+        assert_eq!(err.key, "http_allow_cidrs");
         let err = serve(&["--http-allow-private", "perhaps"])
             .validate()
             .expect_err("invalid flag");
-        assert!(err.contains("PICLOUD_HTTP_ALLOW_PRIVATE"), "{err}");
+        assert!(err.message.contains("PICLOUD_HTTP_ALLOW_PRIVATE"), "{err}");
+        assert_eq!(err.key, "http_allow_private");
     }
 }

@@ -3,7 +3,8 @@
 //! The binary's library: configuration, the CLI, and `run`, which wires the store,
 //! the runtime (actors) and the HTTP API together and serves until shutdown.
 //!
-//! - `config`: the typed settings (flags + environment).
+//! - `config`: the typed settings (file + environment + flags) and where each came
+//!   from; `reload`: SIGHUP; `logging`: the tracing layers.
 //! - `cli`: the clap command line.
 //! - `cmd`: the client commands; `client`: how they reach a server; `deploy`: the
 //!   deploy engine they use (the `picloud-deploy` crate).
@@ -12,6 +13,8 @@ pub mod cli;
 pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod logging;
+pub mod reload;
 /// The deploy engine (crate `picloud-deploy`).
 pub use picloud_deploy as deploy;
 pub mod replay;
@@ -26,9 +29,8 @@ use std::time::Duration;
 use anyhow::Context;
 use picloud_actors::{Runtime, RuntimeConfig};
 use picloud_api::{ApiConfig, ApiState};
-use picloud_sandbox::Ceilings;
 
-use crate::config::{ServeArgs, StoreArgs};
+use crate::config::StoreArgs;
 
 /// Open the store (running migrations).
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn picloud_events::Store>> {
@@ -38,16 +40,26 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn picloud_even
         .with_context(|| format!("opening the store {}", args.describe()))
 }
 
-/// Run a node until `shutdown` resolves.
+/// Warns that scripts may reach every address (at start, and when a reload turns
+/// it on).
+pub(crate) fn warn_allow_private() {
+    tracing::warn!(
+        "PICLOUD_HTTP_ALLOW_PRIVATE=1: scripts may reach private, loopback and metadata \
+         addresses; never use this in production"
+    );
+}
+
+/// Run a node with `settings` until `shutdown` resolves; with a `reloader`, SIGHUP
+/// reloads the settings meanwhile.
 pub async fn serve(
-    args: ServeArgs,
+    settings: config::Settings,
+    reloader: Option<reload::Reloader>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    args.validate().map_err(anyhow::Error::msg)?;
-    let (ceilings, warnings) = Ceilings::from_env();
-    for warning in warnings {
+    for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
+    let args = settings.serve.clone();
     let http = args.http_policy().map_err(anyhow::Error::msg)?;
     let git_roots = match &args.git_ca_file {
         Some(file) => Some(
@@ -57,10 +69,7 @@ pub async fn serve(
         None => None,
     };
     if http.allow_private {
-        tracing::warn!(
-            "PICLOUD_HTTP_ALLOW_PRIVATE=1: scripts may reach private, loopback and metadata \
-             addresses; never use this in production"
-        );
+        warn_allow_private();
     }
     if !http.allow_cidrs.is_empty() {
         let ranges: Vec<String> = http.allow_cidrs.iter().map(ToString::to_string).collect();
@@ -68,7 +77,8 @@ pub async fn serve(
     }
     let store = open_store(&args.store).await?;
     let mut runtime_config = RuntimeConfig {
-        ceilings,
+        ceilings: args.sandbox.ceilings,
+        defaults: args.sandbox.defaults,
         retry_base: Duration::from_millis(args.retry_base_ms),
         retry_max: Duration::from_millis(args.retry_max_ms),
         http,
@@ -82,9 +92,9 @@ pub async fn serve(
         runtime_config.queue = queue;
     }
     runtime_config.node_id = node_id(&args.store.data_dir, &runtime_config.node_id)?;
-    let env_key = std::env::var(picloud_actors::keys::MASTER_KEY_ENV).ok();
+    let configured_key = args.master_key.as_ref().map(|key| key.0.as_str());
     let (master_key, key_source) =
-        picloud_actors::MasterKey::load(env_key.as_deref(), &args.store.data_dir)?;
+        picloud_actors::MasterKey::load(configured_key, &args.store.data_dir)?;
     if let picloud_actors::KeySource::Generated(path) = &key_source {
         tracing::warn!(
             file = %path.display(),
@@ -139,12 +149,20 @@ pub async fn serve(
     let server = tokio::spawn(picloud_api::serve(listener, state, async move {
         let _ = stop_rx.await;
     }));
+    let current = Arc::new(std::sync::Mutex::new(settings));
+    let hangups = reloader.map(|r| reload::spawn(r, runtime.clone(), current.clone()));
     shutdown.await;
+    if let Some(hangups) = hangups {
+        hangups.abort();
+    }
+    let drain_seconds = current
+        .lock()
+        .map_or(args.drain_seconds, |s| s.serve.drain_seconds);
     drain(
         &runtime,
         server,
         stop_tx,
-        Duration::from_secs(args.drain_seconds),
+        Duration::from_secs(drain_seconds),
     )
     .await;
     runtime.shutdown().await;

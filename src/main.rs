@@ -1,11 +1,11 @@
 //! `picloud`: a thin binary over the `picloud` library.
 
-use std::io::IsTerminal;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
-use picloud::cli::{Cli, Command};
-use tracing_subscriber::EnvFilter;
+use picloud::cli::{Cli, Command, ConfigCommand};
+use picloud::config::{self, LoadError};
 
 // mimalloc: per-thread heaps and cheap cross-thread frees. With glibc's malloc the
 // request threads, the slots and the recorder contended on arena locks (see
@@ -14,8 +14,28 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing(cli.log_format.as_deref());
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&argv);
+    // `serve` and `config` read the configuration file first: its log settings
+    // and any error in it come before anything else.
+    let settings = match &cli.command {
+        Command::Serve(_) => Some(config::load(&argv)),
+        Command::Config(ConfigCommand::Check { file }) => {
+            return config_check(&argv[0], file);
+        }
+        Command::Config(ConfigCommand::Show { config }) => {
+            return config_show(&argv[0], config.as_deref());
+        }
+        _ => None,
+    };
+    let settings = match settings.transpose() {
+        Ok(settings) => settings,
+        Err(e) => return load_failed(e),
+    };
+    let logging = match &settings {
+        Some(s) => picloud::logging::init(&s.log.level, s.log.format.as_deref()),
+        None => picloud::logging::init(&cli.log_level, cli.log_format.as_deref()),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("picloud-io")
@@ -41,7 +61,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => picloud::serve(args, picloud::shutdown_signal()).await,
+            Command::Serve(_) => {
+                let Some(settings) = settings else {
+                    anyhow::bail!("no settings");
+                };
+                let reloader = picloud::reload::Reloader { argv, logging };
+                picloud::serve(settings, Some(reloader), picloud::shutdown_signal()).await
+            }
+            // Answered before the runtime started.
+            Command::Config(_) => Ok(()),
             Command::Migrate(args) => {
                 let store = picloud::open_store(&args).await?;
                 store.close().await;
@@ -70,20 +98,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: Option<&str>) {
-    let filter = EnvFilter::try_from_env("PICLOUD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,ractor=warn"));
-    let json = match format {
-        Some("json") => true,
-        Some(_) => false,
-        None => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+/// Exit status 2 for a wrong command line, 1 for an invalid setting.
+fn load_failed(error: LoadError) -> ExitCode {
+    match error {
+        LoadError::Usage(e) => e.exit(),
+        LoadError::Invalid(message) => {
+            eprintln!("picloud: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The command line `serve` would have with `file` (or none).
+fn serve_argv(program: &OsString, file: Option<&std::path::Path>) -> Vec<OsString> {
+    let mut argv = vec![program.clone(), "serve".into()];
+    if let Some(file) = file {
+        argv.extend(["--config".into(), file.as_os_str().to_owned()]);
+    }
+    argv
+}
+
+/// `picloud config check FILE`.
+fn config_check(program: &OsString, file: &std::path::Path) -> ExitCode {
+    match config::load(&serve_argv(program, Some(file))) {
+        Ok(_) => {
+            println!("{}: valid", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => load_failed(e),
+    }
+}
+
+/// `picloud config show [--config FILE]`.
+fn config_show(program: &OsString, file: Option<&std::path::Path>) -> ExitCode {
+    match config::load(&serve_argv(program, file)) {
+        Ok(settings) => {
+            print!("{}", config::render(&settings));
+            ExitCode::SUCCESS
+        }
+        Err(e) => load_failed(e),
     }
 }

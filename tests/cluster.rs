@@ -636,20 +636,66 @@ fn a_postgresql_restart_under_traffic_is_recovered_by_every_node() {
     }
 }
 
+/// One HTTPS request through `caddy` for `host` (resolved to Caddy), trusting
+/// Caddy's local CA: the status and body, or the error (a refused handshake).
+fn https(
+    caddy: &Caddy,
+    method: reqwest::Method,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String), String> {
+    let port: u16 = caddy
+        .addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("caddy port");
+    let root = reqwest::Certificate::from_pem(&caddy.root_pem()).expect("root certificate");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(root)
+            .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut request = client
+            .request(method, format!("https://{host}:{port}{path}"))
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.map_err(|e| format!("{e:?}"))?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await.map_err(|e| e.to_string())?))
+    })
+}
+
+/// The shipped `ops/Caddyfile` (its site blocks as they are; certificates from
+/// Caddy's local CA, there being no ACME here) in front of one node.
 #[test]
-fn caddy_in_front_of_one_node_serves_scripts_and_webhooks() {
+fn the_shipped_caddyfile_serves_one_node_and_asks_it_before_issuing_a_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = Node::start(&dir.path().join("one"), None, &envs());
-    let Some(caddy) = Caddy::start(&[&node.addr]) else {
+    let Some(caddy) = Caddy::shipped(&node.addr) else {
         return;
     };
+    let get = |host: &str, path: &str| https(&caddy, reqwest::Method::GET, host, path, &[], "");
     node.create("/api/v1/admin/apps", TOKEN, json!({"slug": "solo"}));
     let hello = script(&node, "solo", "hello", "#{ hello: ctx.params.name }");
     route(&node, "solo", "/hello/:name", &hello);
-    let r = request(&caddy.addr, "GET", "/solo/hello/caddy", &[], None).expect("through caddy");
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json(), json!({"hello": "caddy"}));
-    assert!(r.header("x-request-id").is_some());
+
+    // The platform's own site.
+    let (status, body) = get("picloud.test", "/solo/hello/caddy").expect("through caddy");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(json!({"hello": "caddy"}))
+    );
     let hook = node.create(
         "/api/v1/admin/apps/solo/triggers/webhook",
         TOKEN,
@@ -658,19 +704,53 @@ fn caddy_in_front_of_one_node_serves_scripts_and_webhooks() {
         .as_str()
         .expect("url")
         .to_owned();
-    let r = request(
-        &caddy.addr,
-        "POST",
+    let posted = https(
+        &caddy,
+        reqwest::Method::POST,
+        "picloud.test",
         &hook,
         &[("webhook-id", "one")],
-        Some(b"{}"),
-    )
-    .expect("through caddy");
-    assert_eq!(r.status, 202, "{}", r.text());
-    let r = request(&caddy.addr, "GET", "/metrics", &[], None).expect("through caddy");
-    assert_eq!(r.status, 404);
-    let r = request(&caddy.addr, "GET", "/readyz", &[], None).expect("through caddy");
-    assert_eq!(r.status, 200);
+        "{}",
+    );
+    assert_eq!(posted.map(|(s, _)| s), Ok(202));
+    assert_eq!(get("picloud.test", "/metrics").map(|(s, _)| s), Ok(404));
+    assert_eq!(get("picloud.test", "/readyz").map(|(s, _)| s), Ok(200));
+
+    // The `ask` endpoint: 200 for an app's domain, 404 for any other name.
+    let r = node.call(
+        "POST",
+        "/api/v1/admin/apps/solo/domains",
+        TOKEN,
+        Some(json!({"domain": "solo.example.com"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let ask = "/api/v1/admin/domains/check?domain=";
+    assert_eq!(node.get(&format!("{ask}solo.example.com")).status, 200);
+    assert_eq!(node.get(&format!("{ask}other.example.com")).status, 404);
+
+    // Caddy asks before issuing: the app's domain gets a certificate on demand
+    // and its requests reach the script; another name gets no certificate.
+    let (status, body) = get("solo.example.com", "/hello/domain").expect("on-demand certificate");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(json!({"hello": "domain"}))
+    );
+    let refused = get("other.example.com", "/hello/domain");
+    assert!(
+        refused.is_err(),
+        "no certificate for another name: {refused:?}"
+    );
+    // The answer is the node's: once the app adds that name, it gets one too.
+    let r = node.call(
+        "POST",
+        "/api/v1/admin/apps/solo/domains",
+        TOKEN,
+        Some(json!({"domain": "other.example.com"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (status, body) = get("other.example.com", "/hello/other").expect("now allowed");
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]

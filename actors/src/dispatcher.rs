@@ -140,9 +140,10 @@ impl InFlight {
 
 /// How long a delivery stays leased: it may wait in the executor's queue behind
 /// the others in flight (at most `IN_FLIGHT_PER_SLOT` rounds of runs), then run
-/// itself.
+/// itself. From the time-limit ceiling in force (a reload may raise it).
 pub fn lease_span(rt: &Runtime) -> Duration {
-    Duration::from_millis(rt.config.ceilings.0.timeout_ms) * (IN_FLIGHT_PER_SLOT as u32 + 1)
+    Duration::from_millis(rt.limit_settings().ceilings.0.timeout_ms)
+        * (IN_FLIGHT_PER_SLOT as u32 + 1)
         + LEASE_MARGIN
 }
 

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use chrono::Utc;
 use picloud_events::domain::codec::encode;
 use picloud_events::domain::{
@@ -14,8 +15,8 @@ use picloud_events::domain::{
 use picloud_events::projection::Projection;
 use picloud_events::{ExpectedVersion, Metadata, NodeState, Store, StoreError, StreamWrite};
 use picloud_sandbox::{
-    Ceilings, Host, HttpClient, HttpPolicy, Limits, Outcome, RunInput, RunResult, Sandbox,
-    ScriptSource,
+    Ceilings, Host, HttpClient, HttpPolicy, LimitSettings, Limits, Outcome, RunInput, RunResult,
+    Sandbox, ScriptSource,
 };
 use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, broadcast, watch};
@@ -49,7 +50,11 @@ pub struct RuntimeConfig {
     pub slots: usize,
     /// Runs that may wait for a slot before the edge answers 503.
     pub queue: usize,
+    /// The ceilings the node starts with (a reload may change them: the live ones
+    /// are [`Runtime::limit_settings`]).
     pub ceilings: Ceilings,
+    /// The limits of a script without overrides, as the node starts.
+    pub defaults: Limits,
     pub node_id: String,
     /// Delay before the second attempt of a failed asynchronous invocation; each
     /// later attempt waits twice as long (plus up to 25% jitter), up to `retry_max`.
@@ -72,6 +77,7 @@ impl Default for RuntimeConfig {
             slots,
             queue: slots * 64,
             ceilings: Ceilings::DEFAULT,
+            defaults: Limits::DEFAULT,
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(600),
@@ -148,6 +154,11 @@ pub struct Runtime {
     /// Counters `GET /metrics` renders.
     pub metrics: Arc<crate::metrics::Metrics>,
     pub rebuilds: Rebuilds,
+    /// The sandbox defaults and ceilings in force; swapped whole on a reload.
+    limits: ArcSwap<LimitSettings>,
+    /// Scripts' outbound HTTP client (shared with the host), kept to swap its
+    /// allow lists on a reload.
+    http: HttpClient,
     /// This node in the cluster registry: its state (`up`, `draining`, `gone`)
     /// and heartbeat.
     pub membership: Arc<crate::node::Membership>,
@@ -189,7 +200,7 @@ impl Runtime {
             tokio::runtime::Handle::current(),
         ));
         let host = Host::default()
-            .with_http(http)
+            .with_http(http.clone())
             .with_queue(queue.clone())
             .with_secrets(Arc::new(crate::services::CatalogSecrets::new(
                 catalog.clone(),
@@ -262,6 +273,10 @@ impl Runtime {
             &config.node_id,
             executor.slots,
         ));
+        let limits = ArcSwap::from_pointee(LimitSettings {
+            defaults: config.defaults,
+            ceilings: config.ceilings,
+        });
         let runtime = Arc::new(Runtime {
             store,
             catalog,
@@ -274,6 +289,8 @@ impl Runtime {
             live: broadcast::channel(LIVE_BUFFER).0,
             metrics: Arc::default(),
             rebuilds,
+            limits,
+            http,
             membership,
             outbox_idle: watch::channel(true).0,
             in_flight: crate::dispatcher::InFlight::new(executor_slots),
@@ -592,21 +609,34 @@ impl Runtime {
         ))
     }
 
-    /// The limits a script version runs with: platform defaults, its overrides, and
-    /// never above the current ceilings (which may have been lowered since it was saved).
+    /// The limits a script version runs with: the node's defaults, its overrides,
+    /// and never above the current ceilings (which may have been lowered since it
+    /// was saved).
     pub fn limits_for(&self, overrides: &picloud_sandbox::Overrides) -> Limits {
-        let l = Limits::DEFAULT.with_overrides(overrides);
-        let c = self.config.ceilings.0;
-        Limits {
-            max_operations: l.max_operations.min(c.max_operations),
-            max_string_size: l.max_string_size.min(c.max_string_size),
-            max_array_size: l.max_array_size.min(c.max_array_size),
-            max_map_size: l.max_map_size.min(c.max_map_size),
-            max_call_levels: l.max_call_levels.min(c.max_call_levels),
-            max_expr_depth: l.max_expr_depth.min(c.max_expr_depth),
-            timeout_ms: l.timeout_ms.min(c.timeout_ms),
-            max_log_bytes: l.max_log_bytes.min(c.max_log_bytes),
-        }
+        self.limits.load().limits_for(overrides)
+    }
+
+    /// The sandbox defaults and ceilings in force.
+    pub fn limit_settings(&self) -> LimitSettings {
+        **self.limits.load()
+    }
+
+    /// Replaces the sandbox defaults and ceilings: runs that start afterwards and
+    /// overrides saved afterwards are held to them (a run in progress keeps its own).
+    pub fn set_limit_settings(&self, settings: LimitSettings) {
+        self.limits.store(Arc::new(settings));
+    }
+
+    /// What scripts' outbound HTTP may reach now.
+    pub fn http_policy(&self) -> Arc<HttpPolicy> {
+        self.http.policy()
+    }
+
+    /// Replaces the outbound HTTP allow lists (`PICLOUD_HTTP_ALLOW_*`); `Err`
+    /// (the old lists stay) only if the new client cannot be built.
+    pub fn set_http_allow(&self, policy: &HttpPolicy) -> Result<(), String> {
+        self.http
+            .set_allow(policy.allow_private, policy.allow_cidrs.clone())
     }
 
     /// Run the live version of a script on an executor slot and record the run.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
@@ -106,9 +107,38 @@ pub struct HttpClient {
 }
 
 struct Inner {
+    /// Swapped whole when the node reloads its settings (SIGHUP). A call uses the
+    /// pair it started with from its first hop to its last.
+    guarded: ArcSwap<Guarded>,
+    resolver: Arc<dyn NameResolver>,
+    runtime: Handle,
+}
+
+/// A policy and the reqwest client that resolves names under it. A new policy
+/// gets a new client: a connection kept alive under the old policy is never
+/// reused under the new one (a revoked exemption would live on in the pool).
+struct Guarded {
     client: reqwest::Client,
     policy: Arc<HttpPolicy>,
-    runtime: Handle,
+}
+
+impl Guarded {
+    fn new(policy: HttpPolicy, resolver: &Arc<dyn NameResolver>) -> Result<Guarded, String> {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            // Redirects are followed by `fetch`, each hop checked.
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names where the guard cannot see them.
+            .no_proxy()
+            .connect_timeout(policy.limits.connect_timeout)
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&policy),
+                inner: Arc::clone(resolver),
+            }))
+            .build()
+            .map_err(|err| format!("cannot build the outbound HTTP client: {err}"))?;
+        Ok(Guarded { client, policy })
+    }
 }
 
 impl HttpClient {
@@ -125,30 +155,37 @@ impl HttpClient {
         runtime: Handle,
         resolver: Arc<dyn NameResolver>,
     ) -> Result<HttpClient, String> {
-        let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
-            // Redirects are followed by `fetch`, each hop checked.
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve names where the guard cannot see them.
-            .no_proxy()
-            .connect_timeout(policy.limits.connect_timeout)
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: Arc::clone(&policy),
-                inner: resolver,
-            }))
-            .build()
-            .map_err(|err| format!("cannot build the outbound HTTP client: {err}"))?;
         Ok(HttpClient {
             inner: Arc::new(Inner {
-                client,
-                policy,
+                guarded: ArcSwap::from_pointee(Guarded::new(policy, &resolver)?),
+                resolver,
                 runtime,
             }),
         })
     }
 
-    pub fn policy(&self) -> &HttpPolicy {
-        &self.inner.policy
+    /// The policy calls are checked against now.
+    pub fn policy(&self) -> Arc<HttpPolicy> {
+        Arc::clone(&self.inner.guarded.load().policy)
+    }
+
+    /// Replaces what scripts may reach (the allow lists of a reloaded
+    /// configuration); sizes and timeouts stay as the client was built with.
+    /// Calls already under way finish under the policy they started with.
+    pub fn set_allow(
+        &self,
+        allow_private: bool,
+        allow_cidrs: Vec<crate::policy::Cidr>,
+    ) -> Result<(), String> {
+        let limits = self.policy().limits;
+        let policy = HttpPolicy {
+            allow_private,
+            allow_cidrs,
+            limits,
+        };
+        let guarded = Guarded::new(policy, &self.inner.resolver)?;
+        self.inner.guarded.store(Arc::new(guarded));
+        Ok(())
     }
 
     /// Makes the call from a thread outside the async runtime (an executor slot),
@@ -162,7 +199,7 @@ impl HttpClient {
         budget: Duration,
         stopped: &dyn Fn() -> bool,
     ) -> Result<OutboundResponse, HttpError> {
-        let budget = budget.min(self.inner.policy.limits.max_timeout);
+        let budget = budget.min(self.policy().limits.max_timeout);
         let deadline = Instant::now() + budget;
         let (tx, rx) = mpsc::sync_channel(1);
         let client = self.clone();
@@ -193,7 +230,9 @@ impl HttpClient {
 
     /// Makes the call: checks, sends, follows redirects, reads the capped body.
     pub async fn fetch(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
-        let limits = &self.inner.policy.limits;
+        let guarded = self.inner.guarded.load_full();
+        let policy = &guarded.policy;
+        let limits = &policy.limits;
         let mut url = Url::parse(request.url.trim()).map_err(|_| Refused(Category::InvalidUrl))?;
         let mut headers = script_headers(&request.headers)?;
         let user_agent = format!(
@@ -227,15 +266,14 @@ impl HttpClient {
         loop {
             // The guard first: a denied literal address is refused by its category,
             // never named in a manifest refusal.
-            self.inner.policy.check_url(&url)?;
+            policy.check_url(&url)?;
             if let Some(patterns) = &request.allow_hosts {
                 let host = url.host_str().unwrap_or_default();
                 if !host_permitted(patterns, host) {
                     return Err(HttpError::HostNotPermitted(host.to_owned()));
                 }
             }
-            let mut builder = self
-                .inner
+            let mut builder = guarded
                 .client
                 .request(method.clone(), url.clone())
                 .headers(headers.clone())

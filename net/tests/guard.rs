@@ -230,6 +230,39 @@ async fn the_exempted_server_answers_and_is_refused_without_the_exemption() {
     assert_eq!(allowed.hits(), hits);
 }
 
+/// A reload swaps the allow lists of the running client: by address and by name
+/// (the resolver checks with the new policy too), and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_allow_lists_apply_to_the_next_call() {
+    let allowed = TestServer::start(ip("127.0.0.2")).await.expect("server");
+    let port = allowed.addr.port();
+    let by_name = format!("http://allowed.test:{port}/text");
+    let client = client(None);
+    for url in [allowed.url("/text"), by_name.clone()] {
+        let err = client.fetch(get(&url)).await.expect_err("not yet exempted");
+        assert_eq!(err, HttpError::Refused(Category::Loopback));
+    }
+
+    let exempt = HttpPolicy::from_settings(None, Some("127.0.0.2/32")).expect("policy");
+    client
+        .set_allow(exempt.allow_private, exempt.allow_cidrs.clone())
+        .expect("swapped");
+    assert_eq!(client.policy().allow_cidrs, exempt.allow_cidrs);
+    for url in [allowed.url("/text"), by_name.clone()] {
+        let answer = client.fetch(get(&url)).await.expect("exempted now");
+        assert_eq!(answer.status, 200);
+    }
+
+    client.set_allow(false, Vec::new()).expect("swapped");
+    let hits = allowed.hits();
+    let err = client
+        .fetch(get(&by_name))
+        .await
+        .expect_err("refused again");
+    assert_eq!(err, HttpError::Refused(Category::Loopback));
+    assert_eq!(allowed.hits(), hits);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_agent_headers_and_body_are_sent() {
     let allowed = TestServer::start(ip("127.0.0.2")).await.expect("server");

@@ -71,7 +71,10 @@ mod sdk;
 
 pub use ctx::{HttpRequest, RunInput};
 pub use host::{Caller, Host, Kv, Queue, Secrets};
-pub use limits::{Ceilings, Limits, OverrideError, Overrides, parse_overrides};
+pub use limits::{
+    CEILING_ENV_PREFIX, Ceilings, DEFAULT_ENV_PREFIX, EnvOverlay, KNOB_NAMES, LimitSettings,
+    Limits, OverrideError, Overrides, parse_overrides,
+};
 pub use outcome::{CompileError, LogLevel, LogLine, Outcome, Response, RunResult};
 pub use permissions::{Permissions, PermissionsError, valid_secret_name};
 pub use picloud_net::{HttpClient, HttpLimits, HttpPolicy};

@@ -110,20 +110,8 @@ impl Ceilings {
     /// through `lookup`. An unparsable or zero value keeps the default and yields a
     /// warning naming the variable and the value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> (Ceilings, Vec<String>) {
-        let mut ceilings = Ceilings::DEFAULT;
-        let mut warnings = Vec::new();
-        for knob in Knob::ALL {
-            let var = knob.env_var();
-            let Some(raw) = lookup(&var) else { continue };
-            match parse_positive(raw.trim()).filter(|v| knob.fits(*v)) {
-                Some(value) => knob.set(&mut ceilings.0, value),
-                None => warnings.push(format!(
-                    "{var}={raw:?} is not a positive integer; keeping the default ceiling {}",
-                    Ceilings::DEFAULT.0.knob(knob)
-                )),
-            }
-        }
-        (ceilings, warnings)
+        let (limits, found) = Ceilings::DEFAULT.0.overlay_env(CEILING_ENV_PREFIX, lookup);
+        (Ceilings(limits), found.warnings)
     }
 
     /// [`Ceilings::from_lookup`] over the process environment.
@@ -148,6 +136,96 @@ impl Ceilings {
 impl Default for Ceilings {
     fn default() -> Self {
         Ceilings::DEFAULT
+    }
+}
+
+/// The node-wide sandbox settings: the defaults a script without overrides runs
+/// with, and the admin ceilings. The node swaps them whole on a reload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitSettings {
+    pub defaults: Limits,
+    pub ceilings: Ceilings,
+}
+
+impl LimitSettings {
+    /// The limits a script version runs with: the defaults, its overrides, and
+    /// never above the ceilings (which may have been lowered since it was saved).
+    pub fn limits_for(&self, overrides: &Overrides) -> Limits {
+        self.ceilings
+            .clamp(&self.defaults.with_overrides(overrides))
+    }
+}
+
+/// The knobs' names, in their documented order (`max_operations`, …, `max_log_bytes`).
+pub const KNOB_NAMES: [&str; 8] = {
+    let mut names = [""; 8];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Knob::ALL[i].name();
+        i += 1;
+    }
+    names
+};
+
+/// The prefix of the ceiling variables: `PICLOUD_SANDBOX_CEILING_MAX_OPERATIONS`, …
+pub const CEILING_ENV_PREFIX: &str = "PICLOUD_SANDBOX_CEILING_";
+/// The prefix of the default variables: `PICLOUD_SANDBOX_DEFAULT_TIMEOUT_MS`, …
+pub const DEFAULT_ENV_PREFIX: &str = "PICLOUD_SANDBOX_DEFAULT_";
+
+/// What [`Limits::overlay_env`] found.
+#[derive(Debug, Default)]
+pub struct EnvOverlay {
+    /// The knobs a variable set, by name.
+    pub set: Vec<&'static str>,
+    /// One line per unusable variable, naming it, its value and the value kept.
+    pub warnings: Vec<String>,
+}
+
+impl Limits {
+    /// These limits with each knob whose variable `{prefix}{KNOB}` (upper-cased)
+    /// `lookup` finds set to its value. An unparsable or zero value keeps the knob
+    /// as it is and yields a warning naming the variable and the value.
+    pub fn overlay_env(
+        &self,
+        prefix: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> (Limits, EnvOverlay) {
+        let mut limits = *self;
+        let mut found = EnvOverlay::default();
+        for knob in Knob::ALL {
+            let var = format!("{prefix}{}", knob.name().to_ascii_uppercase());
+            let Some(raw) = lookup(&var) else { continue };
+            match parse_positive(raw.trim()).filter(|v| knob.fits(*v)) {
+                Some(value) => {
+                    knob.set(&mut limits, value);
+                    found.set.push(knob.name());
+                }
+                None => found.warnings.push(format!(
+                    "{var}={raw:?} is not a positive integer; keeping {}",
+                    self.knob(knob)
+                )),
+            }
+        }
+        (limits, found)
+    }
+
+    /// The value of the knob named `name` (one of [`KNOB_NAMES`]).
+    pub fn get_knob(&self, name: &str) -> Option<u64> {
+        Knob::from_name(name).map(|knob| knob.get(self))
+    }
+
+    /// Sets the knob named `name`; `Err` says why `value` cannot be its value
+    /// (unknown knob, zero, or too large for this target).
+    pub fn set_knob(&mut self, name: &str, value: u64) -> Result<(), String> {
+        let knob = Knob::from_name(name)
+            .ok_or_else(|| format!("unknown sandbox setting (known: {})", KNOB_NAMES.join(", ")))?;
+        if value == 0 || !knob.fits(value) {
+            return Err(format!(
+                "{value} is not a positive integer this node can hold"
+            ));
+        }
+        knob.set(self, value);
+        Ok(())
     }
 }
 
@@ -255,13 +333,6 @@ impl Knob {
 
     fn from_name(name: &str) -> Option<Knob> {
         Knob::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    fn env_var(self) -> String {
-        format!(
-            "PICLOUD_SANDBOX_CEILING_{}",
-            self.name().to_ascii_uppercase()
-        )
     }
 
     const fn is_usize(self) -> bool {

@@ -379,29 +379,86 @@ pub struct Caddy {
 impl Caddy {
     /// `None` (outside CI) when `caddy` is not installed.
     pub fn start(upstreams: &[&str]) -> Option<Caddy> {
-        let installed = Command::new("caddy")
-            .arg("version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed && missing("caddy") {
+        if !Caddy::installed() {
             return None;
         }
-        let dir = tempfile::tempdir().expect("tempdir");
         let addr = format!("127.0.0.1:{}", free_port());
         let proxy = repo_root().join("ops/caddy/proxy.caddy");
         let config = format!(
             "{{\n\tadmin off\n\tauto_https off\n}}\n\nhttp://{addr} {{\n\timport {}\n}}\n",
             proxy.display()
         );
+        let envs = [("PICLOUD_UPSTREAMS", upstreams.join(" "))];
+        // Up once it proxies a health check to a node.
+        Some(Caddy::run(addr, &config, &envs, 200))
+    }
+
+    /// The shipped `ops/Caddyfile` in front of `node`, on free ports, with
+    /// certificates from Caddy's own local CA instead of an ACME one (no network
+    /// here): the platform's site is `picloud.test`, and every other name gets its
+    /// certificate on demand if the node's `ask` endpoint allows it. `addr` is
+    /// the HTTPS port; [`Caddy::root_pem`] is the CA to trust.
+    pub fn shipped(node: &str) -> Option<Caddy> {
+        if !Caddy::installed() {
+            return None;
+        }
+        let root = repo_root().join("ops");
+        let shipped = std::fs::read_to_string(root.join("Caddyfile")).expect("ops/Caddyfile");
+        let (http_port, https_port) = (free_port(), free_port());
+        // Test-only global options, then the shipped file as it is (its imports
+        // made absolute, since the copy lives elsewhere).
+        let config = shipped
+            .replacen(
+                "\n{\n",
+                &format!(
+                    "\n{{\n\tlocal_certs\n\tskip_install_trust\n\thttp_port {http_port}\n\
+                     \thttps_port {https_port}\n\tdefault_bind 127.0.0.1\n"
+                ),
+                1,
+            )
+            .replace(
+                "import caddy/",
+                &format!("import {}/caddy/", root.display()),
+            );
+        assert!(
+            config.contains("local_certs"),
+            "ops/Caddyfile has a global block"
+        );
+        // Up once its HTTPS port answers (400 to plain HTTP).
+        Some(Caddy::run(
+            format!("127.0.0.1:{https_port}"),
+            &config,
+            &[
+                ("PICLOUD_UPSTREAMS", node.to_owned()),
+                ("PICLOUD_ASK", node.to_owned()),
+                ("PICLOUD_SITE", "picloud.test".to_owned()),
+                ("PICLOUD_CADDY_ADMIN", "off".to_owned()),
+            ],
+            400,
+        ))
+    }
+
+    fn installed() -> bool {
+        let installed = Command::new("caddy")
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        installed || !missing("caddy")
+    }
+
+    /// Runs Caddy with `config`; returns once a plain `GET /healthz` on `addr`
+    /// answers `ready`.
+    fn run(addr: String, config: &str, envs: &[(&str, String)], ready: u16) -> Caddy {
+        let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("Caddyfile");
         std::fs::write(&file, config).expect("Caddyfile");
         let log = std::fs::File::create(dir.path().join("caddy.log")).expect("log");
         let child = Command::new("caddy")
             .args(["run", "--adapter", "caddyfile", "--config"])
             .arg(&file)
-            .env("PICLOUD_UPSTREAMS", upstreams.join(" "))
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .env("PICLOUD_HEALTH_INTERVAL", "250ms")
             .env("HOME", dir.path())
             .env("XDG_DATA_HOME", dir.path())
@@ -416,19 +473,27 @@ impl Caddy {
             child,
             _dir: dir,
         };
-        // Up once it proxies a health check to a node (or failed to start).
         let up = eventually(Duration::from_secs(30), || {
             if caddy.child.try_wait().ok().flatten().is_some() {
                 return Some(false);
             }
             request(&caddy.addr, "GET", "/healthz", &[], None)
-                .ok()
-                .filter(|r| r.status == 200)
-                .map(|_| true)
+                .is_ok_and(|r| r.status == ready)
+                .then_some(true)
         });
         let up = up == Some(true);
         assert!(up, "caddy did not start:\n{}", caddy.log());
-        Some(caddy)
+        caddy
+    }
+
+    /// The root certificate of Caddy's local CA (PEM), once it exists.
+    pub fn root_pem(&self) -> Vec<u8> {
+        let path = self
+            ._dir
+            .path()
+            .join("caddy/pki/authorities/local/root.crt");
+        eventually(Duration::from_secs(30), || std::fs::read(&path).ok())
+            .unwrap_or_else(|| panic!("no local CA root:\n{}", self.log()))
     }
 
     pub fn log(&self) -> String {

@@ -44,7 +44,7 @@ fn check_source(state: &ApiState, source: &str) -> ApiResult<()> {
 }
 
 fn check_sandbox(state: &ApiState, value: &Value) -> ApiResult<Overrides> {
-    parse_overrides(value, &state.runtime.config.ceilings).map_err(|e| {
+    parse_overrides(value, &state.runtime.limit_settings().ceilings).map_err(|e| {
         let mut err = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_sandbox",

@@ -511,6 +511,7 @@ async fn attempt(
             })),
             request_id: None,
             attempt,
+            recording: None,
         }),
     };
     let appended = rt

@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use flume::{Receiver, Sender, TrySendError};
 
 use picloud_sandbox::{
-    Host, Limits, ModuleSource, RunInput, RunResult, SLOT_STACK_SIZE, Sandbox, ScriptSource,
+    Answers, Host, Limits, ModuleSource, RunInput, RunResult, SLOT_STACK_SIZE, Sandbox,
+    ScriptSource,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -35,6 +36,8 @@ pub struct Job {
     pub modules: Arc<dyn ModuleSource>,
     pub limits: Limits,
     pub input: RunInput,
+    /// Whether the run's answers from outside are made, recorded or replayed.
+    pub answers: Answers,
     pub reply: oneshot::Sender<RunResult>,
 }
 
@@ -84,14 +87,16 @@ impl Runner {
         modules: &dyn ModuleSource,
         limits: &Limits,
         input: RunInput,
+        answers: Answers,
     ) -> RunResult {
-        self.sandbox.run_with_host(
+        self.sandbox.run_answered(
             script,
             modules,
             limits,
             input,
             Some(&self.abandon),
             &self.host,
+            answers,
         )
     }
 }
@@ -189,10 +194,11 @@ impl Executor {
         modules: Arc<dyn ModuleSource>,
         limits: Limits,
         input: RunInput,
+        answers: Answers,
     ) -> Result<RunResult, SubmitError> {
         let (_in_flight, alone) = InFlight::enter(&self.stats);
         if alone && self.may_run_inline() {
-            return self.run_inline(&script, modules.as_ref(), &limits, input);
+            return self.run_inline(&script, modules.as_ref(), &limits, input, answers);
         }
         let (reply, rx) = oneshot::channel();
         self.submit(Job {
@@ -200,6 +206,7 @@ impl Executor {
             modules,
             limits,
             input,
+            answers,
             reply,
         })?;
         rx.await.map_err(|_| SubmitError::ShuttingDown)
@@ -224,11 +231,12 @@ impl Executor {
         modules: &dyn ModuleSource,
         limits: &Limits,
         input: RunInput,
+        answers: Answers,
     ) -> Result<RunResult, SubmitError> {
         self.stats.inline.fetch_add(1, Ordering::Relaxed);
         tokio::task::block_in_place(|| {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
-                self.runner.run(script, modules, limits, input)
+                self.runner.run(script, modules, limits, input, answers)
             }))
         })
         .map_err(|_| SubmitError::ShuttingDown)
@@ -245,9 +253,13 @@ impl SlotQueue {
             };
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.busy.fetch_add(1, Ordering::Relaxed);
-            let result = self
-                .runner
-                .run(&job.script, job.modules.as_ref(), &job.limits, job.input);
+            let result = self.runner.run(
+                &job.script,
+                job.modules.as_ref(),
+                &job.limits,
+                job.input,
+                job.answers,
+            );
             self.stats.busy.fetch_sub(1, Ordering::Relaxed);
             // The requester may have gone away; the run still counted.
             let _ = job.reply.send(result);
@@ -403,7 +415,13 @@ mod tests {
 
     async fn run(executor: &Executor, source: &str, limits: Limits) -> RunResult {
         executor
-            .run(script(source), Arc::new(NoModules), limits, input())
+            .run(
+                script(source),
+                Arc::new(NoModules),
+                limits,
+                input(),
+                Answers::Perform,
+            )
             .await
             .expect("run")
     }

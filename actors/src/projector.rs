@@ -23,7 +23,7 @@ use crate::catalog::{Catalog, CatalogSnapshot};
 const SCAN: usize = 10_000;
 /// Name of the catalog's snapshot; bump the suffix when `CatalogSnapshot` changes
 /// shape, so an old snapshot is ignored rather than misread.
-pub const CATALOG_SNAPSHOT: &str = "catalog-v5";
+pub const CATALOG_SNAPSHOT: &str = "catalog-v6";
 /// Events applied between two catalog snapshots.
 const SNAPSHOT_EVERY: i64 = 1000;
 const MAX_BACKOFF: Duration = Duration::from_millis(100);

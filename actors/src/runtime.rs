@@ -15,8 +15,8 @@ use picloud_events::domain::{
 use picloud_events::projection::Projection;
 use picloud_events::{ExpectedVersion, Metadata, NodeState, Store, StoreError, StreamWrite};
 use picloud_sandbox::{
-    Ceilings, Host, HttpClient, HttpPolicy, LimitSettings, Limits, Outcome, RunInput, RunResult,
-    Sandbox, ScriptSource,
+    Answers, Ceilings, Host, HttpClient, HttpPolicy, LimitSettings, Limits, Outcome, RecordSetting,
+    RunInput, RunResult, Sandbox, ScriptSource,
 };
 use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, broadcast, watch};
@@ -695,10 +695,14 @@ impl Runtime {
             }),
         };
         let limits = self.limits_for(&live.sandbox);
+        let answers = match live.sandbox.record.unwrap_or(app.app.record) {
+            RecordSetting::Full => Answers::Record,
+            RecordSetting::Off => Answers::Perform,
+        };
         let started_at = Utc::now();
-        let result = self
+        let mut result = self
             .executor
-            .run(source, app.modules.clone(), limits, input)
+            .run(source, app.modules.clone(), limits, input, answers)
             .await?;
         let ended_at = Utc::now();
         let (status, response_status, error) = summarize(&result.outcome);
@@ -718,6 +722,7 @@ impl Runtime {
             error,
             request_id,
             attempt: 0,
+            recording: result.recording.take(),
         };
         Ok(Some((Invocation { id, result }, record)))
     }

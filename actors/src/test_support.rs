@@ -21,5 +21,6 @@ pub fn record(id: &str, app: &str, ms: f64, status: InvocationStatus) -> Invocat
         error: None,
         request_id: None,
         attempt: 0,
+        recording: None,
     }
 }

@@ -10,6 +10,7 @@ pub fn app(app: &App) -> Value {
         "name": app.name,
         "domains": app.domains.iter().collect::<Vec<_>>(),
         "created_at": app.created_at,
+        "record": app.record.as_str(),
     });
     // Git sync: the bound repository and the commit that is live.
     if let Some(git) = &app.git {

@@ -7,9 +7,15 @@
 //! ([`RunHost`]: app, script, per-run counters), so SDK functions reach it the way the
 //! log and the deadline are reached (`run_state.rs`).
 //!
+//! Every answer a service gives a script passes through
+//! [`answers::pass`](crate::answers), which makes the call, records its answer, or
+//! answers it from a recording (a replay): one SDK module, three ways to meet the
+//! world.
+//!
 //! Adding a service: an `Option<…>` field on [`Host`] (a trait object or a cheap
 //! clonable client, never a storage type), per-run counters on [`RunHost`], and an
-//! SDK module that calls [`with_run_host`]. A missing service is not a panic: the SDK
+//! SDK module that calls [`with_run_host`] and hands each answer through
+//! `answers::pass`. A missing service is not a panic: the SDK
 //! function throws [`unavailable`], a catchable script error (this is what unit tests
 //! and `Sandbox::run` without a host get).
 
@@ -146,6 +152,9 @@ pub(crate) struct RunHost {
     /// Secret values `secrets::get` handed to this run: masked in its captured log
     /// and its error message when it ends.
     pub(crate) revealed: Vec<String>,
+    /// What the run records of its answers, or replays them from (`answers.rs`);
+    /// `None`: calls are just made.
+    pub(crate) tape: Option<crate::answers::Tape>,
 }
 
 impl RunHost {

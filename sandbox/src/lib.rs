@@ -22,6 +22,8 @@
 //! - `json_value.rs` — JSON ⇄ Rhai values, depth-bounded.
 //! - `host.rs` — [`Host`]: the services the node lends to a run (outbound HTTP),
 //!   installed per run beside the run state.
+//! - `answers.rs` — the one passage of every answer from outside ([`Answers`]):
+//!   perform the call, record its answer ([`Recording`]), or replay it.
 //! - `sdk.rs`, `sdk/{json,log,time,crypto,http}.rs` — the script SDK modules; `http`
 //!   calls through `picloud-net`, which guards against SSRF.
 //!
@@ -51,6 +53,7 @@
 //! assert_eq!(response.body, r#"{"hello":"pi"}"#);
 //! ```
 
+mod answers;
 mod cache;
 mod ctx;
 mod data_guard;
@@ -69,11 +72,12 @@ mod sandbox;
 mod script;
 mod sdk;
 
+pub use answers::{Answer, Answers, MAX_RECORDING_BYTES, Recording, Reply};
 pub use ctx::{HttpRequest, RunInput};
 pub use host::{Caller, Host, Kv, Queue, Secrets};
 pub use limits::{
     CEILING_ENV_PREFIX, Ceilings, DEFAULT_ENV_PREFIX, EnvOverlay, KNOB_NAMES, LimitSettings,
-    Limits, OverrideError, Overrides, parse_overrides,
+    Limits, OverrideError, Overrides, RecordSetting, parse_overrides,
 };
 pub use outcome::{CompileError, LogLevel, LogLine, Outcome, Response, RunResult};
 pub use permissions::{Permissions, PermissionsError, valid_secret_name};

@@ -3,7 +3,8 @@
 //! Every knob has one name (`max_operations`, …, `timeout_ms`, `max_log_bytes`) used in
 //! the API (`sandbox` field of a script), in the ceiling environment variables and in
 //! the `limit` of a `LimitExceeded` outcome. [`Knob`] is the single table of them, so a
-//! new knob is added in one place.
+//! new knob is added in one place. One setting of the `sandbox` object is not a
+//! knob: `record` ([`RecordSetting`]), whether runs record their answers.
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,40 @@ pub struct Overrides {
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_log_bytes: Option<usize>,
+    /// Whether runs of this version record their answers from the outside world
+    /// (`"full"`) or not (`"off"`); unset: the app's default (`answers.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordSetting>,
+}
+
+/// The `record` setting of a script (`sandbox.record`) or an app.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordSetting {
+    /// Runs are not recorded (the default).
+    #[default]
+    Off,
+    /// Every answer from outside is recorded with the run, up to
+    /// [`MAX_RECORDING_BYTES`](crate::MAX_RECORDING_BYTES).
+    Full,
+}
+
+impl RecordSetting {
+    /// `"off"` or `"full"`.
+    pub fn parse(text: &str) -> Option<RecordSetting> {
+        match text {
+            "off" => Some(RecordSetting::Off),
+            "full" => Some(RecordSetting::Full),
+            _ => None,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RecordSetting::Off => "off",
+            RecordSetting::Full => "full",
+        }
+    }
 }
 
 /// The admin ceiling for each knob.
@@ -236,6 +271,8 @@ pub enum OverrideError {
     UnknownField { field: String },
     #[error("sandbox.{field} must be a positive integer")]
     InvalidValue { field: String },
+    #[error("sandbox.record must be \"full\" or \"off\"")]
+    InvalidRecord,
     #[error("sandbox.{field} = {requested} is above the ceiling {ceiling}")]
     AboveCeiling {
         field: String,
@@ -263,6 +300,13 @@ pub fn parse_overrides(
 
     let mut overrides = Overrides::default();
     for (field, raw) in fields {
+        if field == "record" {
+            if !raw.is_null() {
+                let setting = raw.as_str().and_then(RecordSetting::parse);
+                overrides.record = Some(setting.ok_or(OverrideError::InvalidRecord)?);
+            }
+            continue;
+        }
         let knob = Knob::from_name(field).ok_or_else(|| OverrideError::UnknownField {
             field: field.clone(),
         })?;

@@ -69,6 +69,10 @@ pub struct RunResult {
     /// Lines were dropped because the run logged more than `max_log_bytes`.
     pub logs_truncated: bool,
     pub duration: Duration,
+    /// The answers the run got from the outside world, when it was recorded.
+    pub recording: Option<crate::Recording>,
+    /// In a replay, the first call the recording could not answer.
+    pub unanswered: Option<String>,
 }
 
 /// A script that does not compile. `line` and `position` are 1-based.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use rhai::{Dynamic, Engine, Scope};
 
+use crate::answers::{Answers, Tape};
 use crate::cache::AstCache;
 use crate::ctx::{self, RunInput};
 use crate::engine::{self, Libraries};
@@ -99,6 +100,31 @@ impl Sandbox {
         cancel: Option<&AtomicBool>,
         host: &Host,
     ) -> RunResult {
+        self.run_answered(
+            script,
+            modules,
+            limits,
+            input,
+            cancel,
+            host,
+            Answers::Perform,
+        )
+    }
+
+    /// [`Sandbox::run_with_host`] whose calls to the outside world are made,
+    /// recorded, or answered from a recording (a replay: no call is made, except
+    /// reading a secret's current value), as `answers` says.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_answered(
+        &self,
+        script: &ScriptSource,
+        modules: &dyn ModuleSource,
+        limits: &Limits,
+        input: RunInput,
+        cancel: Option<&AtomicBool>,
+        host: &Host,
+        answers: Answers,
+    ) -> RunResult {
         let started = Instant::now();
         let deadline = started
             .checked_add(Duration::from_millis(limits.timeout_ms))
@@ -123,6 +149,7 @@ impl Sandbox {
             queued: 0,
             permissions: script.permissions.clone(),
             revealed: Vec::new(),
+            tape: Tape::new(answers),
         };
         let guard = RunGuard::enter(state);
 
@@ -140,19 +167,22 @@ impl Sandbox {
         });
 
         let mut outcome = outcome;
-        let (logs, logs_truncated) = match guard.finish() {
+        let (logs, logs_truncated, tape) = match guard.finish() {
             Some(state) => {
                 let (mut lines, truncated) = state.log.into_parts();
                 mask_secrets(&state.host.revealed, &mut lines, &mut outcome);
-                (lines, truncated)
+                (lines, truncated, state.host.tape)
             }
-            None => (Vec::new(), false),
+            None => (Vec::new(), false, None),
         };
+        let (recording, unanswered) = Tape::finish(tape);
         RunResult {
             outcome,
             logs,
             logs_truncated,
             duration: started.elapsed(),
+            recording,
+            unanswered,
         }
     }
 

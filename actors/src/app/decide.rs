@@ -12,7 +12,7 @@ use picloud_events::domain::{
     App, AppEvent, AppRole, ClaimEvent, ScriptKind, TriggerKind, encode, stream,
 };
 use picloud_events::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamWrite};
-use picloud_sandbox::Overrides;
+use picloud_sandbox::{Overrides, RecordSetting};
 
 use crate::keys::{MasterKey, git_purpose, secret_purpose, webhook_purpose};
 use crate::routing::{RoutePattern, parse_method};
@@ -26,6 +26,10 @@ pub enum AppCommand {
     },
     Rename {
         name: String,
+    },
+    /// The app's default `record` setting.
+    SetRecord {
+        record: RecordSetting,
     },
     Delete,
     AddDomain {
@@ -268,6 +272,7 @@ pub fn decide(
             validate_app_name(name).map_err(invalid)?;
             one(AppEvent::AppRenamed { name: name.clone() })
         }
+        AppCommand::SetRecord { record } => one(AppEvent::AppRecordSet { record: *record }),
         AppCommand::Delete => {
             let mut writes = vec![app_write(
                 cx.app_id,

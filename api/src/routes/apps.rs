@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use picloud_actors::validate::{normalize_domain, validate_slug};
 use picloud_actors::{AppCommand, AppEntry};
+use picloud_sandbox::RecordSetting;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -103,6 +104,8 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
     name: Option<String>,
+    /// `"full"` or `"off"`: the app's default run recording.
+    record: Option<String>,
 }
 
 pub async fn update(
@@ -113,12 +116,25 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let entry = load_app(&state, &key)?;
     authorize(&principal, &Capability::AppAdmin(entry.app.id.clone()))?;
-    let Some(name) = body.name else {
-        return Ok(Json(views::app(&entry.app)));
+    // Checked before anything changes: a bad `record` leaves the name alone too.
+    let record = match body.record.as_deref() {
+        None => None,
+        Some(text) => Some(
+            RecordSetting::parse(text)
+                .ok_or_else(|| ApiError::invalid("record", "record must be \"full\" or \"off\""))?,
+        ),
     };
-    let app = state
-        .command_app(&principal, &entry.app.id, AppCommand::Rename { name })
-        .await?;
+    let mut app = entry.app.clone();
+    if let Some(name) = body.name {
+        app = state
+            .command_app(&principal, &entry.app.id, AppCommand::Rename { name })
+            .await?;
+    }
+    if let Some(record) = record {
+        app = state
+            .command_app(&principal, &entry.app.id, AppCommand::SetRecord { record })
+            .await?;
+    }
     Ok(Json(views::app(&app)))
 }
 

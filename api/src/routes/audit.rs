@@ -52,6 +52,11 @@ fn describe(event: &RecordedEvent) -> (Value, String) {
             app.clone().unwrap_or_default(),
             format!("renamed the app to '{}'", text(d, "name")),
         ),
+        "AppRecordSet" => (
+            "app",
+            app.clone().unwrap_or_default(),
+            format!("set the app's run recording to '{}'", text(d, "record")),
+        ),
         "AppDeleted" => (
             "app",
             app.clone().unwrap_or_default(),

@@ -65,6 +65,7 @@ fn check_sandbox(state: &ApiState, value: &Value) -> ApiResult<Overrides> {
                     .with("ceiling", ceiling);
             }
             OverrideError::NotAnObject => err = err.with("field", "sandbox"),
+            OverrideError::InvalidRecord => err = err.with("field", "sandbox.record"),
         }
         err
     })

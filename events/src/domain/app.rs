@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use picloud_sandbox::Overrides;
+use picloud_sandbox::{Overrides, RecordSetting};
 use serde::{Deserialize, Serialize};
 
 use super::codec::DomainEvent;
@@ -62,6 +62,11 @@ pub enum AppEvent {
     },
     AppDeleted {
         deleted_at: DateTime<Utc>,
+    },
+    /// Whether the app's runs record their answers from the outside world, for
+    /// scripts whose `sandbox.record` is unset.
+    AppRecordSet {
+        record: RecordSetting,
     },
     DomainAdded {
         domain: String,
@@ -319,6 +324,9 @@ pub struct App {
     /// The git repository the app is bound to (git sync).
     #[serde(default)]
     pub git: Option<GitBinding>,
+    /// The app's default `record` setting (a script's `sandbox.record` wins).
+    #[serde(default)]
+    pub record: RecordSetting,
     /// Version of the app stream this state reflects.
     pub version: u64,
 }
@@ -356,6 +364,7 @@ impl App {
                 triggers: BTreeMap::new(),
                 secrets: BTreeMap::new(),
                 git: None,
+                record: RecordSetting::Off,
                 version,
             });
             return;
@@ -367,6 +376,7 @@ impl App {
         match event {
             AppEvent::AppCreated { .. } => {}
             AppEvent::AppRenamed { name } => app.name = name.clone(),
+            AppEvent::AppRecordSet { record } => app.record = *record,
             AppEvent::AppDeleted { .. } => {
                 app.deleted = true;
                 app.domains.clear();

@@ -22,7 +22,7 @@
 //! so two nodes that both ran a delivery (an expired lease) record it once.
 
 use chrono::{DateTime, Utc};
-use picloud_sandbox::LogLine;
+use picloud_sandbox::{LogLine, Recording};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{DomainEvent, decode};
@@ -83,6 +83,11 @@ pub struct InvocationRecord {
     /// synchronous run.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
+    /// The answers the run got from the outside world, when its script records
+    /// (`sandbox.record: "full"`, or the app's default): what a replay answers
+    /// from. Secrets appear by name only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -534,6 +539,7 @@ mod tests {
             error: Some(serde_json::json!({"message": "boom"})),
             request_id: Some("req-1".into()),
             attempt: 0,
+            recording: None,
         };
         let new = encode(
             &InvocationEvent::InvocationsRecorded {

@@ -14,6 +14,7 @@ use picloud_net::{Method, OutboundRequest, OutboundResponse};
 use rhai::plugin::*;
 use rhai::{INT, Map};
 
+use crate::answers::{Keep, Recordable, pass};
 use crate::host::{unavailable, with_run_host};
 use crate::{json_value, run_state};
 
@@ -290,8 +291,9 @@ fn call(method: Method, url: &str, body: Dynamic, opts: &Map) -> Result<Map, Box
         )
     })?;
 
+    let ask = || serde_json::json!({ "method": method.as_str(), "url": url });
     let request = OutboundRequest {
-        method,
+        method: method.clone(),
         url: url.to_owned(),
         headers: options.headers,
         body: body.map(|(bytes, _)| bytes),
@@ -302,11 +304,43 @@ fn call(method: Method, url: &str, body: Dynamic, opts: &Map) -> Result<Map, Box
         script_id,
         allow_hosts,
     };
-    let stopped = || run_state::stop_reason().is_some();
-    let result = client.fetch_blocking(request, budget, &stopped);
-    // The wait used up the run's time (or the run was cancelled): the run ends here,
-    // as a timeout, whatever the script would do with an error.
-    run_state::after_wait(result.map(answer).map_err(error))
+    let response = pass("http::request", Keep::Value, ask, || {
+        let stopped = || run_state::stop_reason().is_some();
+        let result = client.fetch_blocking(request, budget, &stopped);
+        // The wait used up the run's time (or the run was cancelled): the run ends
+        // here, as a timeout, whatever the script would do with an error.
+        run_state::after_wait(result.map_err(error))
+    })?;
+    Ok(answer(response))
+}
+
+/// A response as a recording keeps it: the body as text when it is UTF-8, else
+/// as hex.
+impl Recordable for OutboundResponse {
+    fn to_value(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "status": self.status,
+            "headers": self.headers,
+        });
+        match std::str::from_utf8(&self.body) {
+            Ok(text) => value["body"] = text.into(),
+            Err(_) => value["body_hex"] = hex::encode(&self.body).into(),
+        }
+        value
+    }
+
+    fn from_value(value: &serde_json::Value) -> Option<Self> {
+        let body = match (value.get("body"), value.get("body_hex")) {
+            (Some(text), _) => bytes::Bytes::from(text.as_str()?.to_owned()),
+            (None, Some(hex_text)) => hex::decode(hex_text.as_str()?).ok()?.into(),
+            (None, None) => bytes::Bytes::new(),
+        };
+        Some(OutboundResponse {
+            status: u16::try_from(value.get("status")?.as_u64()?).ok()?,
+            headers: serde_json::from_value(value.get("headers")?.clone()).ok()?,
+            body,
+        })
+    }
 }
 
 /// `#{status, headers, body, body_raw}`: `body` is parsed when the content type is

@@ -18,11 +18,22 @@ pub const MAX_LIST: usize = 1000;
 
 #[export_module]
 pub mod kv_functions {
+    use serde_json::json;
+
+    use crate::answers::{Keep, pass};
+
     /// The value at `key`, or `()`.
     #[rhai_fn(volatile, return_raw)]
     pub fn get(key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-        let (kv, app) = super::service()?;
-        let found = run_state::after_wait(kv.get(&app, key, remaining()).map_err(super::error))?;
+        let found = pass(
+            "kv::get",
+            Keep::Value,
+            || json!({ "key": key }),
+            || {
+                let (kv, app) = super::service()?;
+                run_state::after_wait(kv.get(&app, key, remaining()).map_err(super::error))
+            },
+        )?;
         match found {
             Some(value) => Ok(json_value::to_dynamic(&value)),
             None => Ok(Dynamic::UNIT),
@@ -34,24 +45,45 @@ pub mod kv_functions {
     pub fn set(key: &str, value: Dynamic) -> Result<(), Box<EvalAltResult>> {
         let json = json_value::to_json(&value)
             .map_err(|e| -> Box<EvalAltResult> { format!("kv: value: {e}").into() })?;
-        let (kv, app) = super::service()?;
-        run_state::after_wait(kv.set(&app, key, json, remaining()).map_err(super::error))
+        pass(
+            "kv::set",
+            Keep::Value,
+            || json!({ "key": key }),
+            || {
+                let (kv, app) = super::service()?;
+                run_state::after_wait(kv.set(&app, key, json, remaining()).map_err(super::error))
+            },
+        )
     }
 
     /// Remove `key`; answers whether it existed.
     #[rhai_fn(volatile, return_raw)]
     pub fn delete(key: &str) -> Result<bool, Box<EvalAltResult>> {
-        let (kv, app) = super::service()?;
-        run_state::after_wait(kv.delete(&app, key, remaining()).map_err(super::error))
+        pass(
+            "kv::delete",
+            Keep::Value,
+            || json!({ "key": key }),
+            || {
+                let (kv, app) = super::service()?;
+                run_state::after_wait(kv.delete(&app, key, remaining()).map_err(super::error))
+            },
+        )
     }
 
     /// The keys starting with `prefix`, in byte order (at most 1,000).
     #[rhai_fn(volatile, return_raw)]
     pub fn list(prefix: &str) -> Result<rhai::Array, Box<EvalAltResult>> {
-        let (kv, app) = super::service()?;
-        let keys = run_state::after_wait(
-            kv.list(&app, prefix, super::MAX_LIST, remaining())
-                .map_err(super::error),
+        let keys = pass(
+            "kv::list",
+            Keep::Value,
+            || json!({ "prefix": prefix }),
+            || {
+                let (kv, app) = super::service()?;
+                run_state::after_wait(
+                    kv.list(&app, prefix, super::MAX_LIST, remaining())
+                        .map_err(super::error),
+                )
+            },
         )?;
         Ok(keys.into_iter().map(Dynamic::from).collect())
     }
@@ -66,8 +98,15 @@ pub mod kv_functions {
     /// every run and node; answers the new value.
     #[rhai_fn(volatile, return_raw)]
     pub fn incr(key: &str, by: i64) -> Result<i64, Box<EvalAltResult>> {
-        let (kv, app) = super::service()?;
-        run_state::after_wait(kv.incr(&app, key, by, remaining()).map_err(super::error))
+        pass(
+            "kv::incr",
+            Keep::Value,
+            || json!({ "key": key, "by": by }),
+            || {
+                let (kv, app) = super::service()?;
+                run_state::after_wait(kv.incr(&app, key, by, remaining()).map_err(super::error))
+            },
+        )
     }
 
     /// `kv::incr(key, 1)`.

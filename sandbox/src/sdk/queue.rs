@@ -8,6 +8,7 @@
 
 use rhai::plugin::*;
 
+use crate::answers::{Keep, Recordable, pass};
 use crate::host::{Queue, unavailable, with_run_host};
 use crate::json_value;
 
@@ -22,9 +23,13 @@ pub mod events_functions {
     /// many runs were queued (0 when nobody listens).
     #[rhai_fn(volatile, return_raw)]
     pub fn emit(name: &str, payload: Dynamic) -> Result<i64, Box<EvalAltResult>> {
-        super::queue("events", payload, |q, from, payload| {
-            q.emit(from, name, payload)
-        })
+        super::queue(
+            "events::emit",
+            "events",
+            name,
+            payload,
+            |q, from, payload| q.emit(from, name, payload),
+        )
     }
 
     #[rhai_fn(name = "emit", volatile, return_raw)]
@@ -38,9 +43,13 @@ pub mod invoke_functions {
     /// Queue a run of this app's endpoint script `script`; answers its invocation id.
     #[rhai_fn(volatile, return_raw)]
     pub fn later(script: &str, payload: Dynamic) -> Result<String, Box<EvalAltResult>> {
-        super::queue("invoke", payload, |q, from, payload| {
-            q.later(from, script, payload)
-        })
+        super::queue(
+            "invoke::later",
+            "invoke",
+            script,
+            payload,
+            |q, from, payload| q.later(from, script, payload),
+        )
     }
 
     #[rhai_fn(name = "later", volatile, return_raw)]
@@ -49,13 +58,26 @@ pub mod invoke_functions {
     }
 }
 
-fn queue<R>(
+/// Queues through the host; what the outbox answers (a count, an id) passes
+/// through `answers::pass`, so a replay queues nothing.
+fn queue<R: Recordable>(
+    call: &'static str,
     module: &str,
+    target: &str,
     payload: Dynamic,
     f: impl FnOnce(&dyn Queue, &crate::host::Caller, serde_json::Value) -> Result<R, String>,
 ) -> Result<R, Box<EvalAltResult>> {
     let payload = json_value::to_json(&payload)
         .map_err(|e| -> Box<EvalAltResult> { format!("{module}: payload: {e}").into() })?;
+    let ask = || serde_json::json!({ "target": target, "payload": payload.clone() });
+    pass(call, Keep::Value, ask, || enqueue(module, &payload, f))
+}
+
+fn enqueue<R>(
+    module: &str,
+    payload: &serde_json::Value,
+    f: impl FnOnce(&dyn Queue, &crate::host::Caller, serde_json::Value) -> Result<R, String>,
+) -> Result<R, Box<EvalAltResult>> {
     let (queue, caller) = with_run_host(module, |host| {
         let Some(queue) = host.services.queue.clone() else {
             return Err(unavailable(module));
@@ -75,5 +97,5 @@ fn queue<R>(
         host.queued += 1;
         Ok((queue, host.caller.clone()))
     })?;
-    f(queue.as_ref(), &caller, payload).map_err(|e| format!("{module}: {e}").into())
+    f(queue.as_ref(), &caller, payload.clone()).map_err(|e| format!("{module}: {e}").into())
 }

@@ -8,6 +8,9 @@ pub mod time_functions {
     use std::fmt::Write;
 
     use chrono::{DateTime, SecondsFormat, Utc};
+    use serde_json::Value;
+
+    use crate::answers::{Keep, pass};
 
     /// Longest format string `time::format` accepts.
     const MAX_FORMAT_LEN: usize = 256;
@@ -17,9 +20,14 @@ pub mod time_functions {
     /// ```rhai
     /// let started = time::now();
     /// ```
-    #[rhai_fn(volatile)]
-    pub fn now() -> INT {
-        Utc::now().timestamp_millis()
+    #[rhai_fn(volatile, return_raw)]
+    pub fn now() -> Result<INT, Box<EvalAltResult>> {
+        pass(
+            "time::now",
+            Keep::Value,
+            || Value::Null,
+            || Ok(Utc::now().timestamp_millis()),
+        )
     }
 
     /// Formats Unix milliseconds as RFC 3339 in UTC, with milliseconds.

@@ -7,6 +7,7 @@ mod ctx;
 mod http;
 mod limits;
 mod modules;
+mod record;
 mod results;
 mod sdk;
 mod stack;

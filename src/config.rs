@@ -134,6 +134,10 @@ pub struct ServeArgs {
     /// outbox runs finish before it hands back what is left and exits.
     #[arg(long, env = "PICLOUD_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
+    /// OTLP/HTTP collector traces are exported to (e.g. `http://127.0.0.1:4318`);
+    /// no export when unset. Needs a build with the `otlp` feature.
+    #[arg(long, env = "PICLOUD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// The address other nodes and operators reach this node at (`host:port`),
     /// shown in the cluster registry; default: the address it listens on.
     #[arg(long, env = "PICLOUD_ADVERTISE")]

@@ -33,8 +33,12 @@ fn main() -> ExitCode {
         Err(e) => return load_failed(e),
     };
     let logging = match &settings {
-        Some(s) => picloud::logging::init(&s.log.level, s.log.format.as_deref()),
-        None => picloud::logging::init(&cli.log_level, cli.log_format.as_deref()),
+        Some(s) => picloud::logging::init(
+            &s.log.level,
+            s.log.format.as_deref(),
+            s.serve.otlp_endpoint.as_deref(),
+        ),
+        None => picloud::logging::init(&cli.log_level, cli.log_format.as_deref(), None),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

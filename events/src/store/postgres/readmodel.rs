@@ -151,8 +151,7 @@ async fn get_docs(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let (collections, names): (Vec<&str>, Vec<&str>) =
-        keys.iter().map(|(c, k)| (c.as_str(), k.as_str())).unzip();
+    let (collections, names) = key_columns(keys);
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {} FROM read_models WHERE (collection, key) IN \
          (SELECT * FROM unnest($1::TEXT[], $2::TEXT[])) FOR UPDATE",
@@ -174,8 +173,7 @@ async fn delete_docs(conn: &mut PgConnection, keys: &[DocKey]) -> Result<(), Sto
     if keys.is_empty() {
         return Ok(());
     }
-    let (collections, names): (Vec<&str>, Vec<&str>) =
-        keys.iter().map(|(c, k)| (c.as_str(), k.as_str())).unzip();
+    let (collections, names) = key_columns(keys);
     sqlx::query(
         "DELETE FROM read_models WHERE (collection, key) IN \
          (SELECT * FROM unnest($1::TEXT[], $2::TEXT[]))",
@@ -236,4 +234,9 @@ async fn put_deliveries(conn: &mut PgConnection, rows: &[Delivery]) -> Result<()
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Document addresses as the two arrays `unnest($1::TEXT[], $2::TEXT[])` takes.
+fn key_columns(keys: &[DocKey]) -> (Vec<&str>, Vec<&str>) {
+    keys.iter().map(|(c, k)| (c.as_str(), k.as_str())).unzip()
 }
